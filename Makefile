@@ -1,0 +1,47 @@
+# convoy-queue: the two commands of the README, and the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+.PHONY: redis-server
+redis-server:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing: install it (e.g. sudo apt-get install redis-server) and run make again"; exit 1; \
+	  fi; \
+	fi
+
+.PHONY: deps
+deps: node_modules redis-server
+
+.PHONY: test
+test: deps
+	npx ava
+
+.PHONY: typecheck
+typecheck: node_modules
+	npx tsc -p tsconfig.json --noEmit
+
+.PHONY: demo
+demo: deps
+	npx tsx examples/demo.ts
+
+.PHONY: bench
+bench: deps
+	npx tsx benchmarks/run.ts $(if $(QUICK),--quick,)
+
+.PHONY: build
+build: node_modules
+	rm -rf dist
+	npx tsc -p tsconfig.build.json
+	cp -r src/scripts dist/src/
+
+.PHONY: clean
+clean:
+	rm -rf dist coverage

@@ -1,0 +1,198 @@
+/**
+ * Connections to Redis: one command client per Redis config, shared by every
+ * queue object of the process that uses that config (reference counted), and a
+ * generic-pool of extra connections for the blocking waits of idle workers.
+ */
+import { EventEmitter } from 'node:events';
+import { createClient, createCluster, ErrorReply, type RedisClientOptions, type RedisClusterOptions } from 'redis';
+import genericPool, { type Pool } from 'generic-pool';
+import { ConnectionError, ConvoyError } from './errors.js';
+import { scriptDefinitions, type ScriptRunner } from './scripts.js';
+import type { RedisConfig } from './options.js';
+import { log } from './log.js';
+
+/** The part of a node-redis client or cluster this library uses. */
+export interface RedisHandle extends ScriptRunner {
+  connect(): Promise<unknown>;
+  destroy(): void;
+  close(): Promise<void>;
+  duplicate(overrides?: object): RedisHandle;
+  readonly options?: unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  withCommandOptions(options: { timeout: number }): RedisHandle;
+  sendCommand(...args: unknown[]): Promise<unknown>;
+  blPop(key: string, timeout: number): Promise<unknown>;
+  multi(): { addCommand(args: string[]): unknown; exec(): Promise<unknown[]> } & Record<string, unknown>;
+  readonly isReady: boolean;
+  [command: string]: unknown;
+}
+
+function isCluster(config: RedisConfig): config is { cluster: RedisClusterOptions } {
+  return typeof config === 'object' && config !== null && 'cluster' in config;
+}
+
+function createHandle(config: RedisConfig): RedisHandle {
+  if (isCluster(config)) {
+    return createCluster({ ...config.cluster, scripts: scriptDefinitions }) as unknown as RedisHandle;
+  }
+  const options: RedisClientOptions = typeof config === 'string' ? { url: config } : config;
+  return createClient({ ...options, scripts: scriptDefinitions }) as unknown as RedisHandle;
+}
+
+/** Turn node-redis's errors into ours: a clear message, never an empty one. */
+export function wrapError(err: unknown, what: string, timeout: number): Error {
+  if (err instanceof ConvoyError || err instanceof ErrorReply) return err as Error;
+  const e = err as Error;
+  if (e?.name === 'TimeoutError') return new ConnectionError(`${what}: Redis did not answer within ${timeout} ms`, { cause: e });
+  if (e?.name === 'ClientClosedError') return new ConnectionError(`${what}: the connection is closed`, { cause: e });
+  return new ConnectionError(`${what}: ${e?.message || String(e)}`, { cause: e });
+}
+
+export class Connection extends EventEmitter {
+  /** The command client, with the command timeout applied to every call. */
+  readonly client: RedisHandle;
+  /** Warnings about the server found on connect, told to each queue that attaches. */
+  readonly warnings: string[] = [];
+  readonly ready: Promise<void>;
+  private readonly base: RedisHandle;
+  private readonly pool: Pool<RedisHandle>;
+  private refs = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly key: unknown,
+    config: RedisConfig,
+    readonly commandTimeout: number,
+  ) {
+    super();
+    this.base = createHandle(config);
+    this.base.on('error', (err) => this.emit('error', wrapError(err, 'redis connection', commandTimeout)));
+    this.client = this.base.withCommandOptions({ timeout: commandTimeout });
+    this.pool = genericPool.createPool<RedisHandle>(
+      {
+        create: async () => {
+          // A blocking connection does not retry on its own: while Redis is
+          // down the pool's create fails fast and the worker backs off and asks again.
+          const socket = (this.base.options as { socket?: object } | undefined)?.socket;
+          const c = this.base.duplicate({ socket: { ...socket, reconnectStrategy: false } });
+          c.on('error', (err) => log('blocking connection: %s', err.message));
+          await c.connect();
+          return c;
+        },
+        destroy: async (c) => c.destroy(),
+        validate: async (c) => c.isReady,
+      },
+      { max: 1000, min: 0, testOnBorrow: true, acquireTimeoutMillis: commandTimeout },
+    );
+    this.ready = this.connect();
+    this.ready.catch(() => undefined);
+  }
+
+  private static shared = new Map<unknown, Connection>();
+
+  /** The shared connection for a config, created on first use. */
+  static acquire(config: RedisConfig, commandTimeout: number): Connection {
+    const key = typeof config === 'string' ? `${config}\0${commandTimeout}` : config;
+    let conn = Connection.shared.get(key);
+    if (!conn || conn.commandTimeout !== commandTimeout) {
+      conn = new Connection(key, config, commandTimeout);
+      if (!Connection.shared.has(key)) Connection.shared.set(key, conn);
+    }
+    conn.refs++;
+    return conn;
+  }
+
+  private async connect(): Promise<void> {
+    await this.base.connect();
+    try {
+      const info = String(await this.client.sendCommand(['INFO', 'memory']));
+      const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
+      if (policy && policy !== 'noeviction') {
+        const message = `Redis maxmemory-policy is ${policy}: under memory pressure Redis will delete keys, and jobs with them; set it to noeviction`;
+        this.warnings.push(message);
+        log('warning: %s', message);
+      }
+    } catch (err) {
+      log('could not read INFO memory: %s', (err as Error).message);
+    }
+  }
+
+  /** Wait for the first connection, but no longer than the command timeout. */
+  async whenReady(what: string): Promise<void> {
+    if (this.closed) throw new ConnectionError(`${what}: the connection is closed`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ConnectionError(`${what}: could not connect to Redis within ${this.commandTimeout} ms`)), this.commandTimeout);
+    });
+    try {
+      await Promise.race([this.ready, timeout]);
+    } catch (err) {
+      throw wrapError(err, what, this.commandTimeout);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Block until the list `key` has an element (popping it) or `seconds` pass, on
+   * a pooled connection of its own. Resolves true when an element came. An abort
+   * drops the connection, so the wait ends at once.
+   */
+  async waitPop(key: string, seconds: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false;
+    const acquiring = this.pool.acquire();
+    let onStop = () => undefined as void;
+    const stopped = new Promise<null>((resolve) => {
+      onStop = () => resolve(null);
+      signal.addEventListener('abort', onStop, { once: true });
+    });
+    let c: RedisHandle | null;
+    try {
+      c = await Promise.race([acquiring, stopped]);
+    } catch (err) {
+      throw wrapError(err, 'waiting for jobs', this.commandTimeout);
+    } finally {
+      signal.removeEventListener('abort', onStop);
+    }
+    if (c === null) {
+      // Stopped while the pool was still connecting: hand the connection back when it comes.
+      acquiring.then((late) => this.pool.release(late)).catch(() => undefined);
+      return false;
+    }
+    const conn = c;
+    let dropped = false;
+    const drop = () => {
+      if (dropped) return;
+      dropped = true;
+      void this.pool.destroy(conn).catch(() => undefined);
+    };
+    signal.addEventListener('abort', drop, { once: true });
+    const timeout = seconds * 1000 + this.commandTimeout;
+    try {
+      const reply = await conn.withCommandOptions({ timeout }).blPop(key, seconds);
+      return reply !== null;
+    } catch (err) {
+      if (signal.aborted) return false;
+      drop();
+      throw wrapError(err, 'waiting for jobs', timeout);
+    } finally {
+      signal.removeEventListener('abort', drop);
+      if (!dropped) await this.pool.release(conn).catch(() => undefined);
+    }
+  }
+
+  /** Drop one reference; the last one closes the client and the pool. */
+  async release(): Promise<void> {
+    if (--this.refs > 0) return;
+    this.closed = true;
+    if (Connection.shared.get(this.key) === this) Connection.shared.delete(this.key);
+    await this.pool.drain();
+    await this.pool.clear();
+    try {
+      if (this.base.isReady) await this.base.close();
+      else this.base.destroy();
+    } catch {
+      this.base.destroy();
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import { Job, ActiveJob, MAX_ID_BYTES } from './job.js';
+import { Queue, createQueue } from './queue.js';
+import * as errors from './errors.js';
+
+export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
+export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents } from './queue.js';
+export type { QueueOptions, RedisConfig, DuplicatePolicy } from './options.js';
+export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
+export type { QueueKeys } from './keys.js';
+export { queueKeys } from './keys.js';
+export {
+  ConvoyError,
+  ConnectionError,
+  ForeignDataError,
+  InvalidJobIdError,
+  InvalidOptionError,
+  InvalidPayloadError,
+  JobTimeoutError,
+  QueueClosedError,
+} from './errors.js';
+
+/** The module's default export, in the shape of the original: `Convoy.createQueue`, `new Convoy.Job(id)`. */
+const Convoy = { createQueue, Job, Queue, errors };
+export default Convoy;

@@ -1,0 +1,118 @@
+import { ForeignDataError, InvalidJobIdError, InvalidPayloadError } from './errors.js';
+
+/** Longest job ID, in UTF-8 bytes. */
+export const MAX_ID_BYTES = 1024;
+
+/** A job is its unique ID, with optional JSON data. */
+export class Job<P = unknown> {
+  /** The ID as stored in Redis: numbers become their decimal string. */
+  readonly id: string;
+  readonly payload: P | undefined;
+
+  constructor(id: string | number, payload?: P) {
+    this.id = jobId(id);
+    this.payload = payload;
+  }
+}
+
+/** A job handed to a handler: it also says when it started and when to give up. */
+export class ActiveJob<P = unknown> extends Job<P> {
+  /** When this worker claimed it (ms since the epoch, Redis clock). */
+  readonly startedAt: number;
+  #controller?: AbortController;
+  #reason?: unknown;
+
+  constructor(id: string, payload: P | undefined, startedAt: number) {
+    super(id, payload);
+    this.startedAt = startedAt;
+  }
+
+  /** Aborted when the run times out or the queue closes without waiting for it: stop work then. */
+  get signal(): AbortSignal {
+    // Made on first use: most handlers never look, and a busy worker starts many jobs.
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** @internal */
+  abort(reason: unknown): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+function jobId(id: unknown): string {
+  let value: string;
+  if (typeof id === 'number') {
+    if (!Number.isFinite(id)) throw new InvalidJobIdError(`job id must be a finite number or a non-empty string, got ${id}`);
+    value = String(id);
+  } else if (typeof id === 'string') {
+    if (id === '') throw new InvalidJobIdError('job id must not be an empty string');
+    value = id;
+  } else {
+    throw new InvalidJobIdError(`job id must be a number or a non-empty string, got ${id === null ? 'null' : typeof id}`);
+  }
+  if (!value.isWellFormed()) throw new InvalidJobIdError('job id must be well-formed unicode (it has a lone surrogate)');
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_ID_BYTES) throw new InvalidJobIdError(`job id is ${bytes} bytes; the most is ${MAX_ID_BYTES}`);
+  return value;
+}
+
+/**
+ * The payload as JSON, or '' for none. Only data that JSON keeps as it is may
+ * pass: what JSON.stringify would silently change (NaN, -0, undefined members,
+ * functions) or cannot write (BigInt, cycles) is refused, so a worker gets
+ * exactly what was added. Objects with toJSON (Date) are sent as that returns.
+ */
+export function encodePayload(payload: unknown, maxBytes: number): string {
+  if (payload === undefined) return '';
+  let json: string;
+  try {
+    json = JSON.stringify(payload, strictValue);
+  } catch (err) {
+    if (err instanceof InvalidPayloadError) throw err;
+    throw new InvalidPayloadError(`payload cannot be written as JSON: ${(err as Error).message}`);
+  }
+  if (json.length > maxBytes || Buffer.byteLength(json) > maxBytes) {
+    throw new InvalidPayloadError(`payload is ${Buffer.byteLength(json)} bytes of JSON; the most is ${maxBytes}`);
+  }
+  return json;
+}
+
+function strictValue(this: unknown, key: string, value: unknown): unknown {
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isFinite(value) || Object.is(value, -0)) {
+        throw new InvalidPayloadError(`payload${where(key)} is ${Object.is(value, -0) ? '-0' : value}, which JSON cannot keep`);
+      }
+      return value;
+    case 'string':
+      if (!value.isWellFormed()) throw new InvalidPayloadError(`payload${where(key)} has a lone surrogate`);
+      return value;
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+    case 'bigint':
+      throw new InvalidPayloadError(`payload${where(key)} is a ${typeof value}, which JSON cannot keep`);
+    default:
+      return value;
+  }
+}
+
+function where(key: string): string {
+  return key === '' ? '' : ` member ${JSON.stringify(key)}`;
+}
+
+/** A stored payload back as data; JSON convoy-queue did not write is a ForeignDataError. */
+export function decodePayload(json: string | null, key: string, id: string): unknown {
+  if (json === null) return undefined;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    throw new ForeignDataError(key, `the payload of job ${JSON.stringify(id)} is not JSON`);
+  }
+}

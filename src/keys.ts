@@ -1,0 +1,55 @@
+/**
+ * The Redis key layout of a queue, in one place. Every key of a queue carries the
+ * queue name as a Redis Cluster hash tag (`convoy:{name}:…`), so all of them live
+ * in one slot and every script can touch them atomically, on a cluster too.
+ */
+export interface QueueKeys {
+  /** list: IDs waiting to run, oldest at the head */
+  readonly queued: string;
+  /** set: every ID that is queued or processing; the dedup check */
+  readonly committed: string;
+  /** zset: ID → claim time in µs (Redis clock), which is also the claim's fencing token */
+  readonly processing: string;
+  /** hash: ID → payload JSON */
+  readonly payload: string;
+  /** set: processing IDs to run once more when the current run ends */
+  readonly rerun: string;
+  /** zset: ID → number of failed or jammed runs */
+  readonly failed: string;
+  /** hash: ID → last error JSON */
+  readonly failinfo: string;
+  /** list: recent errors (JSON), newest first, bounded and with a TTL */
+  readonly errors: string;
+  /** list: wake-up marker that idle workers block on */
+  readonly wake: string;
+  /** string: the jam guard's sweep lock */
+  readonly lock: string;
+}
+
+export type KeyName = keyof QueueKeys;
+
+export const KEY_NAMES: readonly KeyName[] = [
+  'queued', 'committed', 'processing', 'payload', 'rerun',
+  'failed', 'failinfo', 'errors', 'wake', 'lock',
+];
+
+export function queueKeys(prefix: string, name: string): QueueKeys {
+  const base = `${prefix}:{${name}}:`;
+  const keys = {} as Record<KeyName, string>;
+  for (const k of KEY_NAMES) keys[k] = base + k;
+  return keys;
+}
+
+/** The Redis type each key must have; anything else was written by someone else. */
+export const KEY_TYPES: Readonly<Record<KeyName, string>> = {
+  queued: 'list',
+  committed: 'set',
+  processing: 'zset',
+  payload: 'hash',
+  rerun: 'set',
+  failed: 'zset',
+  failinfo: 'hash',
+  errors: 'list',
+  wake: 'list',
+  lock: 'string',
+};

@@ -1,0 +1,343 @@
+/**
+ * The public face: a queue object publishes jobs, runs a worker, sweeps jams
+ * and reports counts. The state changes themselves are Lua scripts in scripts/.
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorReply, type RedisArgument } from 'redis';
+import { ActiveJob, Job, decodePayload, encodePayload } from './job.js';
+import { Connection, wrapError } from './connection.js';
+import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.js';
+import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
+import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
+import { runScript, type ScriptName, type ScriptReply } from './scripts.js';
+import { Worker, type Handler, type WorkerHost } from './worker.js';
+import { sweep } from './jam-guard.js';
+import { log } from './log.js';
+
+/** What happened to an added job: queued now, already waiting, or running right now. */
+export type AddOutcome = 'queued' | 'committed' | 'processing';
+const OUTCOMES: Record<string, AddOutcome> = { 0: 'queued', 1: 'committed', 2: 'processing' };
+
+export interface QueueStats {
+  queued: number;
+  committed: number;
+  processing: number;
+  failed: number;
+}
+
+/** The last failure of a job, as kept in Redis. */
+export interface JobErrorRecord {
+  message: string;
+  name?: string;
+  stack?: string;
+  /** ms since the epoch */
+  time: number;
+  /** true when the jam guard requeued the job */
+  jammed?: boolean;
+}
+
+export interface FailedJob<P = unknown> {
+  id: string;
+  /** failed and jammed runs since the ID was last added */
+  count: number;
+  lastError: JobErrorRecord | null;
+  payload: P | undefined;
+}
+
+export interface QueueEvents<P = unknown> {
+  completed: [job: ActiveJob<P>, result: unknown];
+  failed: [job: ActiveJob<P>, error: Error];
+  jammed: [jobs: Job<P>[]];
+  error: [error: Error];
+  warning: [message: string];
+}
+
+interface PendingAdd {
+  id: string;
+  payload: string;
+  resolve(outcome: AddOutcome): void;
+  reject(err: Error): void;
+}
+
+/** IDs per add script call: bounds the time one call holds Redis. */
+const ADD_CHUNK = 1000;
+
+export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements WorkerHost {
+  readonly name: string;
+  readonly keys: QueueKeys;
+  readonly options: ResolvedOptions;
+  /** @internal */
+  readonly connection: Connection;
+  private worker?: Worker;
+  private adds: PendingAdd[] = [];
+  private addsInFlight = new Set<Promise<void>>();
+  private jamTimer?: NodeJS.Timeout;
+  private closing?: Promise<void>;
+  private readonly onConnectionError = (err: Error) => this.onError(err, 'redis connection');
+
+  constructor(name: string, opts: QueueOptions = {}) {
+    super();
+    const resolved = resolveOptions(name, opts);
+    this.name = resolved.name;
+    this.options = resolved.options;
+    this.keys = queueKeys(this.options.prefix, this.name);
+    this.connection = Connection.acquire(this.options.redis, this.options.commandTimeout);
+    this.connection.on('error', this.onConnectionError);
+    this.connection.ready.then(
+      () => {
+        for (const w of this.connection.warnings) this.emit('warning', w);
+      },
+      () => undefined,
+    );
+    if (this.options.jamGuardInterval > 0) {
+      this.jamTimer = setInterval(() => {
+        this.jamGuard(this.options.jamGuardIdle).catch((err) => this.onError(err, 'jam guard'));
+      }, this.options.jamGuardInterval);
+      this.jamTimer.unref();
+    }
+  }
+
+  /**
+   * Publish a job. Resolves 'queued' when it joined the queue, 'committed' when
+   * the ID was already waiting and 'processing' when a worker has it (with
+   * duplicateWhileProcessing 'rerun' it will then run once more afterwards).
+   * Adds made in the same tick go to Redis in one call.
+   */
+  addJob(job: Job<P>): Promise<AddOutcome> {
+    try {
+      return this.enqueue([this.prepare(job)])[0];
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Publish many jobs; all are checked first, so one bad job writes nothing. */
+  addJobs(jobs: readonly Job<P>[]): Promise<AddOutcome[]> {
+    try {
+      if (!Array.isArray(jobs)) throw new TypeError('addJobs takes an array of Job');
+      const prepared = jobs.map((j) => this.prepare(j));
+      return Promise.all(this.enqueue(prepared));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private prepare(job: Job<P>): { id: string; payload: string } {
+    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
+    if (!(job instanceof Job)) throw new InvalidJobIdError('addJob takes a Job: q.addJob(new Job(id, payload))');
+    return { id: job.id, payload: encodePayload(job.payload, this.options.maxPayloadBytes) };
+  }
+
+  private enqueue(items: { id: string; payload: string }[]): Promise<AddOutcome>[] {
+    const wasEmpty = this.adds.length === 0;
+    const promises = items.map(
+      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ ...item, resolve, reject })),
+    );
+    if (wasEmpty && items.length) process.nextTick(() => this.flushAdds());
+    return promises;
+  }
+
+  private flushAdds(): void {
+    const batch = this.adds;
+    this.adds = [];
+    for (let i = 0; i < batch.length; i += ADD_CHUNK) {
+      const chunk = batch.slice(i, i + ADD_CHUNK);
+      const args: string[] = [this.options.duplicateWhileProcessing];
+      for (const a of chunk) args.push(a.id, a.payload);
+      const sent = this.run('add', args, 'adding jobs').then(
+        (codes) => {
+          const s = String(codes);
+          chunk.forEach((a, k) => a.resolve(OUTCOMES[s[k]]));
+        },
+        (err: Error) => chunk.forEach((a) => a.reject(err)),
+      );
+      this.addsInFlight.add(sent);
+      void sent.finally(() => this.addsInFlight.delete(sent));
+    }
+  }
+
+  /**
+   * Run jobs with `handler`, up to `concurrency` at a time. A handler that
+   * resolves completes its job; one that throws, rejects, calls done(err) or
+   * exceeds jobTimeout fails it.
+   */
+  process(handler: Handler<P>): void {
+    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
+    if (typeof handler !== 'function') throw new TypeError('process takes a handler function');
+    if (this.worker) throw new Error(`queue ${this.name} is already processing; create another queue object for another handler`);
+    this.worker = new Worker(this, handler as Handler);
+  }
+
+  /** Stop fetching jobs; resolves when the running ones are done (or `timeout` ms pass). */
+  async stopProcessing(options: { timeout?: number } = {}): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    await worker.stop(options.timeout);
+    if (this.worker === worker) this.worker = undefined;
+  }
+
+  /**
+   * One jam guard sweep: jobs processing for more than `idleSeconds` go back to
+   * the queue (their failure count goes up). Returns them. Runs one at a time
+   * across all processes; a sweep that finds another running returns [].
+   */
+  async jamGuard(idleSeconds: number): Promise<Job<P>[]> {
+    if (typeof idleSeconds !== 'number' || !Number.isFinite(idleSeconds) || idleSeconds < 0) {
+      throw new TypeError(`jamGuard takes the idle time in seconds (a number >= 0), got ${String(idleSeconds)}`);
+    }
+    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
+    const jobs = (await sweep(this, idleSeconds)) as Job<P>[];
+    if (jobs.length) this.emit('jammed', jobs);
+    return jobs;
+  }
+
+  countQueued(): Promise<number> {
+    return this.count('LLEN', this.keys.queued);
+  }
+
+  countCommitted(): Promise<number> {
+    return this.count('SCARD', this.keys.committed);
+  }
+
+  countProcessing(): Promise<number> {
+    return this.count('ZCARD', this.keys.processing);
+  }
+
+  countFailed(): Promise<number> {
+    return this.count('ZCARD', this.keys.failed);
+  }
+
+  private async count(command: string, key: string): Promise<number> {
+    return Number(await this.command([command, key], `${command} ${key}`));
+  }
+
+  /** All four counts, read in one transaction so they agree with each other. */
+  async stats(): Promise<QueueStats> {
+    const k = this.keys;
+    const multi = this.connection.client.multi();
+    multi.addCommand(['LLEN', k.queued]);
+    multi.addCommand(['SCARD', k.committed]);
+    multi.addCommand(['ZCARD', k.processing]);
+    multi.addCommand(['ZCARD', k.failed]);
+    let replies: unknown[];
+    try {
+      replies = await multi.exec();
+    } catch (err) {
+      throw await this.explain(err, 'reading stats');
+    }
+    const [queued, committed, processing, failed] = replies.map(Number);
+    return { queued, committed, processing, failed };
+  }
+
+  /** Failure records, most failures first: until the ID is added again or removed. */
+  async getFailed(options: { offset?: number; limit?: number } = {}): Promise<FailedJob<P>[]> {
+    const offset = options.offset ?? 0;
+    const limit = options.limit ?? 1000;
+    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1) {
+      throw new TypeError('getFailed takes { offset: integer >= 0, limit: integer >= 1 }');
+    }
+    const reply = (await this.run('failed', [String(offset), String(limit)], 'reading failed jobs')) as ScriptReply[];
+    const out: FailedJob<P>[] = [];
+    for (let i = 0; i < reply.length; i += 4) {
+      const id = String(reply[i]);
+      out.push({
+        id,
+        count: Number(reply[i + 1]),
+        lastError: parseRecord(reply[i + 2] as string | null),
+        payload: decodePayload(reply[i + 3] as string | null, this.keys.payload, id) as P | undefined,
+      });
+    }
+    return out;
+  }
+
+  /** Forget failure records. Resolves how many there were. */
+  async removeFailed(...ids: Array<string | number>): Promise<number> {
+    const list = ids.map((id) => new Job(id).id);
+    if (!list.length) return 0;
+    return Number(await this.run('removeFailed', list, 'removing failed jobs'));
+  }
+
+  /**
+   * Stop processing, let running jobs finish (or give up after `timeout` ms:
+   * their runs stay in processing until a jam guard sweep requeues them), send
+   * pending adds, and let go of the connections.
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.jamTimer);
+      await this.stopProcessing(options);
+      while (this.addsInFlight.size) await Promise.allSettled([...this.addsInFlight]);
+      this.connection.off('error', this.onConnectionError);
+      await this.connection.release();
+    })();
+    return this.closing;
+  }
+
+  // ---- WorkerHost and the plumbing under it
+
+  /** @internal Run a script on this queue's keys, with our errors. */
+  async run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
+    try {
+      return await runScript(this.connection.client, name, this.keys, args);
+    } catch (err) {
+      throw await this.explain(err, what);
+    }
+  }
+
+  /** @internal Send a plain command, with our errors. */
+  async command(args: string[], what: string): Promise<unknown> {
+    try {
+      return await this.connection.client.sendCommand(args);
+    } catch (err) {
+      throw await this.explain(err, what);
+    }
+  }
+
+  /** A clear error: ours for timeouts and closed connections, and the key named for foreign data. */
+  private async explain(err: unknown, what: string): Promise<Error> {
+    if (err instanceof ErrorReply && err.message.includes('WRONGTYPE')) {
+      try {
+        const types = await Promise.all(KEY_NAMES.map((k) => this.connection.client.sendCommand(['TYPE', this.keys[k]])));
+        const i = KEY_NAMES.findIndex((k, n) => types[n] !== 'none' && types[n] !== KEY_TYPES[k]);
+        if (i >= 0) {
+          const k = KEY_NAMES[i];
+          return new ForeignDataError(this.keys[k], `it is a ${String(types[i])}, convoy-queue keeps a ${KEY_TYPES[k]} there`);
+        }
+      } catch {
+        // fall through to the plain error
+      }
+    }
+    return wrapError(err, what, this.options.commandTimeout);
+  }
+
+  /** @internal */
+  onCompleted(job: ActiveJob, result: unknown): void {
+    this.emit('completed', job as ActiveJob<P>, result);
+  }
+
+  /** @internal */
+  onFailed(job: ActiveJob, err: Error): void {
+    this.emit('failed', job as ActiveJob<P>, err);
+  }
+
+  /** @internal Errors go to 'error' listeners; without one they are only logged, never thrown. */
+  onError(err: unknown, what: string): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    log('%s: %s: %s', this.name, what, error.message);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+}
+
+function parseRecord(json: string | null): JobErrorRecord | null {
+  if (json === null) return null;
+  try {
+    return JSON.parse(json) as JobErrorRecord;
+  } catch {
+    return { message: json, time: 0 };
+  }
+}
+
+/** Create a queue object; many may share one queue name, in any number of processes. */
+export function createQueue<P = unknown>(name: string, opts?: QueueOptions): Queue<P> {
+  return new Queue<P>(name, opts);
+}

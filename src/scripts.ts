@@ -1,0 +1,76 @@
+/**
+ * Loads the Lua scripts in `scripts/` once, as node-redis script definitions
+ * (sent by SHA, re-sent in full only after a NOSCRIPT).
+ *
+ * Each script's header declares its keys by name (`-- KEYS: queued committed`)
+ * and the library pieces it uses (`-- INCLUDE: claim`). The loader prepends a
+ * table `K` mapping those names to `KEYS[i]`, so the scripts name their keys
+ * and every key they touch still arrives in KEYS.
+ */
+import { readFileSync } from 'node:fs';
+import { defineScript, type RedisArgument } from 'redis';
+import type { KeyName, QueueKeys } from './keys.js';
+
+const dir = new URL('./scripts/', import.meta.url);
+
+function header(source: string, field: string): string[] {
+  const line = source.match(new RegExp(`^-- ${field}:(.*)$`, 'm'));
+  return line ? line[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+
+function read(file: string): string {
+  return readFileSync(new URL(file, dir), 'utf8');
+}
+
+function build(name: string) {
+  const main = read(`${name}.lua`);
+  const keys = header(main, 'KEYS') as KeyName[];
+  const parts: string[] = [];
+  for (const lib of header(main, 'INCLUDE')) {
+    const source = read(`lib/${lib}.lua`);
+    const missing = header(source, 'KEYS').filter((k) => !keys.includes(k as KeyName));
+    if (missing.length) throw new Error(`script ${name} includes ${lib} but does not declare keys ${missing.join(', ')}`);
+    parts.push(source);
+  }
+  const table = keys.map((k, i) => `${k} = KEYS[${i + 1}]`).join(', ');
+  const definition = defineScript({
+    SCRIPT: `local K = { ${table} }\n${parts.join('\n')}\n${main}`,
+    NUMBER_OF_KEYS: keys.length,
+    parseCommand(parser, keyNames: readonly string[], args: readonly RedisArgument[]) {
+      for (const key of keyNames) parser.pushKey(key);
+      for (const arg of args) parser.push(arg);
+    },
+    transformReply: (reply: unknown) => reply as never,
+  });
+  return { keys, definition };
+}
+
+const NAMES = ['add', 'claim', 'complete', 'fail', 'sweep', 'unlock', 'removeFailed', 'failed'] as const;
+export type ScriptName = (typeof NAMES)[number];
+
+const built = Object.fromEntries(
+  NAMES.map((n) => [n, build(n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))]),
+) as Record<ScriptName, ReturnType<typeof build>>;
+
+/** The definitions handed to node-redis's `createClient({ scripts })`. */
+export const scriptDefinitions = Object.fromEntries(
+  NAMES.map((n) => [n, built[n].definition]),
+) as Record<ScriptName, ReturnType<typeof build>['definition']>;
+
+export type ScriptReply = null | string | number | ScriptReply[];
+
+/** Anything that can run our scripts: a client or a cluster created with `scriptDefinitions`. */
+export interface ScriptRunner {
+  [name: string]: unknown;
+}
+
+/** Run a script against a queue's keys; `args` become ARGV. */
+export function runScript(
+  runner: ScriptRunner,
+  name: ScriptName,
+  keys: QueueKeys,
+  args: readonly RedisArgument[],
+): Promise<ScriptReply> {
+  const call = runner[name] as (this: ScriptRunner, k: readonly string[], a: readonly RedisArgument[]) => Promise<ScriptReply>;
+  return call.call(runner, built[name].keys.map((k) => keys[k]), args);
+}
