@@ -1,0 +1,117 @@
+/**
+ * The shared test harness: each test file gets private Redis backends (started
+ * here, stopped after) and runs its behaviour tests once per backend.
+ *
+ *   forEachBackend((test, ctx) => {
+ *     test('dedups', async (t) => { const q = ctx.queue(); ... });
+ *   });
+ */
+import anyTest, { type TestFn } from 'ava';
+import { createClient } from 'redis';
+import { createQueue, type Queue, type QueueOptions, type RedisConfig } from '../../src/index.js';
+import { startRedisServer, type RedisServer } from './redis-server.js';
+
+/** A raw client to look at Redis from the side. */
+export type Inspector = ReturnType<typeof createClient>;
+
+export interface Backend {
+  readonly name: string;
+  /** What queues get as their `redis` option. */
+  readonly redis: RedisConfig;
+  /** A client for assertions about keys (works for this backend's topology). */
+  readonly inspect: Pick<Inspector, 'sendCommand' | 'lRange' | 'sMembers' | 'zRangeWithScores' | 'hGetAll' | 'type' | 'exists' | 'set' | 'del' | 'rPush' | 'hSet' | 'zAdd' | 'sAdd' | 'lLen' | 'sCard' | 'zCard'>;
+  stop(): Promise<void>;
+}
+
+export interface BackendFactory {
+  readonly name: string;
+  start(): Promise<Backend>;
+}
+
+export const standalone: BackendFactory = {
+  name: 'standalone',
+  async start() {
+    const server = await startRedisServer();
+    return standaloneBackend(server);
+  },
+};
+
+export async function standaloneBackend(server: RedisServer, name = 'standalone'): Promise<Backend> {
+  const inspect = createClient({ url: server.url });
+  inspect.on('error', () => undefined);
+  await inspect.connect();
+  return {
+    name,
+    redis: server.url,
+    inspect,
+    async stop() {
+      inspect.destroy();
+      await server.stop();
+    },
+  };
+}
+
+/** The backends every behaviour suite runs against; more join here (a cluster). */
+export const BACKENDS: BackendFactory[] = [standalone];
+
+export interface Ctx {
+  readonly backend: Backend;
+  /** A queue with a name no other test uses, closed after the test. */
+  queue<P = unknown>(opts?: QueueOptions & { name?: string }): Queue<P>;
+  /** A fresh queue name, for several queue objects on one queue. */
+  name(): string;
+}
+
+let counter = 0;
+
+export function forEachBackend(
+  register: (test: TestFn, ctx: Ctx) => void,
+  factories: BackendFactory[] = BACKENDS,
+): void {
+  for (const factory of factories) {
+    let backend: Backend | undefined;
+    const open = new Set<Queue<unknown>>();
+    const test = anyTest as TestFn;
+    const title = (t: string) => `[${factory.name}] ${t}`;
+    const wrapped = Object.assign(
+      (t: string, ...rest: unknown[]) => (test as unknown as (...a: unknown[]) => void)(title(t), ...rest),
+      {
+        serial: (t: string, ...rest: unknown[]) => (test.serial as unknown as (...a: unknown[]) => void)(title(t), ...rest),
+        only: (t: string, ...rest: unknown[]) => (test.only as unknown as (...a: unknown[]) => void)(title(t), ...rest),
+        skip: (t: string, ...rest: unknown[]) => (test.skip as unknown as (...a: unknown[]) => void)(title(t), ...rest),
+      },
+    ) as unknown as TestFn;
+    test.before(async () => {
+      backend = await factory.start();
+    });
+    test.after.always(async () => {
+      await Promise.allSettled([...open].map((q) => q.close({ timeout: 1000 })));
+      await backend?.stop();
+    });
+    const ctx: Ctx = {
+      get backend() {
+        if (!backend) throw new Error('backend not started');
+        return backend;
+      },
+      name: () => `t${process.pid}-${++counter}`,
+      queue<P>(opts: QueueOptions & { name?: string } = {}) {
+        const { name, ...rest } = opts;
+        const q = createQueue<P>(name ?? ctx.name(), { redis: ctx.backend.redis, ...rest });
+        open.add(q as Queue<unknown>);
+        return q;
+      },
+    };
+    register(wrapped, ctx);
+  }
+}
+
+/** Resolve when `predicate` holds, polling every 5 ms; fail after `ms`. */
+export async function until(predicate: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
