@@ -65,6 +65,8 @@ export class Connection extends EventEmitter {
     readonly commandTimeout: number,
   ) {
     super();
+    // Every queue object on this config listens here.
+    this.setMaxListeners(0);
     this.base = createHandle(config);
     this.base.on('error', (err) => this.emit('error', wrapError(err, 'redis connection', commandTimeout)));
     this.client = this.base.withCommandOptions({ timeout: commandTimeout });

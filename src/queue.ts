@@ -244,7 +244,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
         id,
         count: Number(reply[i + 1]),
         lastError: parseRecord(reply[i + 2] as string | null),
-        payload: decodePayload(reply[i + 3] as string | null, this.keys.payload, id) as P | undefined,
+        payload: readablePayload(reply[i + 3] as string | null, this.keys.payload, id) as P | undefined,
       });
     }
     return out;
@@ -325,6 +325,15 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     const error = err instanceof Error ? err : new Error(String(err));
     log('%s: %s: %s', this.name, what, error.message);
     if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+}
+
+/** A failure record is still listed when its payload is foreign data; its error says why. */
+function readablePayload(json: string | null, key: string, id: string): unknown {
+  try {
+    return decodePayload(json, key, id);
+  } catch {
+    return undefined;
   }
 }
 

@@ -115,3 +115,23 @@ export async function until(predicate: () => boolean | Promise<boolean>, ms = 50
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The core invariant, read in one transaction: every committed ID is in
+ * exactly one of the queued list and the processing zset, never twice in the list.
+ */
+export async function assertInvariant(
+  t: { deepEqual(a: unknown, b: unknown, m?: string): void; is(a: unknown, b: unknown, m?: string): void },
+  backend: Backend,
+  keys: { queued: string; committed: string; processing: string },
+): Promise<void> {
+  const [queued, committed, processing] = (await Promise.all([
+    backend.inspect.lRange(keys.queued, 0, -1),
+    backend.inspect.sMembers(keys.committed),
+    backend.inspect.zRangeWithScores(keys.processing, 0, -1).then((r) => r.map((e) => e.value)),
+  ])) as [string[], string[], string[]];
+  t.is(new Set(queued).size, queued.length, 'no ID twice in the queued list');
+  const inQueued = new Set(queued);
+  t.deepEqual(processing.filter((id) => inQueued.has(id)), [], 'no ID both queued and processing');
+  t.deepEqual([...queued, ...processing].sort(), [...committed].sort(), 'committed = queued ∪ processing');
+}

@@ -1,0 +1,69 @@
+import test from 'ava';
+import { Job, InvalidJobIdError, MAX_ID_BYTES } from '../src/index.js';
+import { encodePayload } from '../src/job.js';
+import { InvalidPayloadError } from '../src/errors.js';
+
+test('a numeric id is stored as its decimal string', (t) => {
+  t.is(new Job(1).id, '1');
+  t.is(new Job(0.5).id, '0.5');
+  t.is(new Job('abc').id, 'abc');
+});
+
+for (const [label, bad] of [
+  ['undefined', undefined],
+  ['null', null],
+  ['an empty string', ''],
+  ['an object', { id: 1 }],
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['a boolean', true],
+  ['a lone surrogate', 'a\uD800'],
+] as const) {
+  test(`an id that is ${label} throws a TypeError`, (t) => {
+    const err = t.throws(() => new Job(bad as never), { instanceOf: InvalidJobIdError });
+    t.true(err instanceof TypeError);
+    t.regex(err.message, /job id/);
+  });
+}
+
+test('an id over 1024 bytes throws; one of exactly 1024 bytes is fine', (t) => {
+  t.is(new Job('x'.repeat(MAX_ID_BYTES)).id.length, MAX_ID_BYTES);
+  t.throws(() => new Job('x'.repeat(MAX_ID_BYTES + 1)), { instanceOf: InvalidJobIdError, message: /1025 bytes/ });
+  // bytes, not characters: 342 three-byte characters are 1026 bytes
+  t.throws(() => new Job('€'.repeat(342)), { instanceOf: InvalidJobIdError });
+});
+
+test('a payload is kept on the job as given', (t) => {
+  const payload = { a: [1, 'two', null], b: { c: true } };
+  t.is(new Job(1, payload).payload, payload);
+  t.is(new Job(1).payload, undefined);
+});
+
+test('payloads encode as JSON, and no payload as the empty string', (t) => {
+  t.is(encodePayload(undefined, 100), '');
+  t.is(encodePayload({ a: 1 }, 100), '{"a":1}');
+  t.is(encodePayload(null, 100), 'null');
+  t.is(encodePayload(new Date(0), 100), '"1970-01-01T00:00:00.000Z"');
+});
+
+for (const [label, bad, message] of [
+  ['a BigInt', { n: 1n }, /bigint/],
+  ['NaN', [1, Number.NaN], /NaN/],
+  ['-0', { z: -0 }, /-0/],
+  ['an undefined member', { u: undefined }, /undefined/],
+  ['a function', () => 1, /function/],
+] as const) {
+  test(`a payload with ${label} is refused`, (t) => {
+    t.throws(() => encodePayload(bad, 1000), { instanceOf: InvalidPayloadError, message });
+  });
+}
+
+test('a circular payload is refused with a clear error', (t) => {
+  const a: Record<string, unknown> = {};
+  a.self = a;
+  t.throws(() => encodePayload(a, 1000), { instanceOf: InvalidPayloadError, message: /circular/i });
+});
+
+test('a payload over the size limit is refused', (t) => {
+  t.throws(() => encodePayload('x'.repeat(100), 50), { instanceOf: InvalidPayloadError, message: /most is 50/ });
+});

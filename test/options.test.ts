@@ -1,0 +1,60 @@
+import test from 'ava';
+import { resolveOptions } from '../src/options.js';
+import { InvalidOptionError } from '../src/index.js';
+import defaults from '../config/default.json' with { type: 'json' };
+
+test('defaults come from config/default.json', (t) => {
+  const { options } = resolveOptions('q', { redis: 'redis://127.0.0.1:1' });
+  t.is(options.prefix, defaults.prefix);
+  t.is(options.concurrency, defaults.concurrency);
+  t.is(options.jobTimeout, defaults.jobTimeout);
+  t.is(options.blockingTimeout, defaults.blockingTimeout);
+  t.is(options.duplicateWhileProcessing, 'ignore');
+  t.is(options.jamGuardIdle, (2 * defaults.jobTimeout) / 1000);
+});
+
+test('concurrentWorkers is accepted for concurrency', (t) => {
+  t.is(resolveOptions('q', { concurrentWorkers: 7 }).options.concurrency, 7);
+  t.throws(() => resolveOptions('q', { concurrency: 2, concurrentWorkers: 3 }), { instanceOf: InvalidOptionError });
+});
+
+test('the Redis URL comes from CONVOY_REDIS_URL, then REDIS_URL, when none is given', (t) => {
+  const saved = { a: process.env.CONVOY_REDIS_URL, b: process.env.REDIS_URL };
+  try {
+    process.env.REDIS_URL = 'redis://127.0.0.1:7001';
+    delete process.env.CONVOY_REDIS_URL;
+    t.is(resolveOptions('q').options.redis, 'redis://127.0.0.1:7001');
+    process.env.CONVOY_REDIS_URL = 'redis://127.0.0.1:7002';
+    t.is(resolveOptions('q').options.redis, 'redis://127.0.0.1:7002');
+    t.is(resolveOptions('q', { redis: 'redis://127.0.0.1:7003' }).options.redis, 'redis://127.0.0.1:7003');
+  } finally {
+    if (saved.a === undefined) delete process.env.CONVOY_REDIS_URL;
+    else process.env.CONVOY_REDIS_URL = saved.a;
+    if (saved.b === undefined) delete process.env.REDIS_URL;
+    else process.env.REDIS_URL = saved.b;
+  }
+});
+
+for (const [label, name, opts] of [
+  ['a non-string name', 42, {}],
+  ['an empty name', '', {}],
+  ['a name with {', 'a{b', {}],
+  ['a name with }', 'a}b', {}],
+  ['a name with whitespace', 'a b', {}],
+  ['a name with a newline', 'a\nb', {}],
+  ['a name with *', 'a*', {}],
+  ['negative concurrency', 'q', { concurrency: -1 }],
+  ['zero concurrency', 'q', { concurrency: 0 }],
+  ['fractional concurrency', 'q', { concurrency: 1.5 }],
+  ['a negative jobTimeout', 'q', { jobTimeout: -5 }],
+  ['a string jobTimeout', 'q', { jobTimeout: '100' }],
+  ['an unknown duplicate policy', 'q', { duplicateWhileProcessing: 'twice' }],
+  ['a prefix with a brace', 'q', { prefix: 'a{' }],
+  ['a redis URL of another scheme', 'q', { redis: 'http://localhost' }],
+  ['a zero blockingTimeout', 'q', { blockingTimeout: 0 }],
+] as const) {
+  test(`${label} is refused at creation`, (t) => {
+    const err = t.throws(() => resolveOptions(name as never, opts as never), { instanceOf: InvalidOptionError });
+    t.true(err instanceof TypeError);
+  });
+}

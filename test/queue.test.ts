@@ -1,0 +1,289 @@
+import sinon from 'sinon';
+import Convoy, { Job, Queue, createQueue, ConnectionError, InvalidJobIdError, InvalidPayloadError, QueueClosedError } from '../src/index.js';
+import { forEachBackend, assertInvariant, until, sleep } from './helpers/backends.js';
+
+forEachBackend((test, ctx) => {
+  test('the default export creates queues and jobs in the original shape', async (t) => {
+    t.is(Convoy.createQueue, createQueue);
+    t.is(Convoy.Job, Job);
+    const q = Convoy.createQueue(ctx.name(), { redis: ctx.backend.redis });
+    t.true(q instanceof Queue);
+    t.is(await q.addJob(new Convoy.Job(1)), 'queued');
+    await q.close();
+  });
+
+  test('an ID is queued once: a second add while it waits says committed', async (t) => {
+    const q = ctx.queue();
+    t.is(await q.addJob(new Job(1)), 'queued');
+    t.is(await q.addJob(new Job(1)), 'committed');
+    t.is(await q.addJob(new Job('1')), 'committed');
+    t.deepEqual(await q.stats(), { queued: 1, committed: 1, processing: 0, failed: 0 });
+    t.deepEqual(await ctx.backend.inspect.lRange(q.keys.queued, 0, -1), ['1']);
+  });
+
+  test('adds in one tick each get their own outcome, duplicates within the tick included', async (t) => {
+    const q = ctx.queue();
+    const outcomes = await Promise.all(['a', 'b', 'a', 'c', 'b'].map((id) => q.addJob(new Job(id))));
+    t.deepEqual(outcomes, ['queued', 'queued', 'committed', 'queued', 'committed']);
+    t.deepEqual(await ctx.backend.inspect.lRange(q.keys.queued, 0, -1), ['a', 'b', 'c']);
+  });
+
+  test('10 queue objects adding the same 20 IDs at once queue 20', async (t) => {
+    const name = ctx.name();
+    const queues = Array.from({ length: 10 }, () => ctx.queue({ name }));
+    const outcomes = (await Promise.all(queues.map((q) => Promise.all(Array.from({ length: 20 }, (_, i) => q.addJob(new Job(i))))))).flat();
+    t.is(outcomes.filter((o) => o === 'queued').length, 20);
+    t.is(outcomes.filter((o) => o === 'committed').length, 180);
+    t.is(await queues[0].countQueued(), 20);
+    t.is(await queues[0].countCommitted(), 20);
+    await assertInvariant(t, ctx.backend, queues[0].keys);
+  });
+
+  test('addJobs publishes in bulk and reports each outcome', async (t) => {
+    const q = ctx.queue();
+    await q.addJob(new Job(3));
+    const outcomes = await q.addJobs([1, 2, 3, 2].map((i) => new Job(i)));
+    t.deepEqual(outcomes, ['queued', 'queued', 'committed', 'committed']);
+    t.is(await q.countQueued(), 3);
+    const many = await q.addJobs(Array.from({ length: 2500 }, (_, i) => new Job(`m${i}`)));
+    t.is(many.length, 2500);
+    t.true(many.every((o) => o === 'queued'));
+    t.is(await q.countQueued(), 2503);
+  });
+
+  test('one bad job makes addJobs reject and write nothing', async (t) => {
+    const q = ctx.queue();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await t.throwsAsync(q.addJobs([new Job(1), new Job(2, circular)]), { instanceOf: InvalidPayloadError });
+    await t.throwsAsync(q.addJobs([new Job(1), { id: '2' } as never]), { instanceOf: InvalidJobIdError });
+    t.deepEqual(await q.stats(), { queued: 0, committed: 0, processing: 0, failed: 0 });
+  });
+
+  test('a payload that cannot be serialised rejects addJob and writes nothing', async (t) => {
+    const q = ctx.queue();
+    await t.throwsAsync(q.addJob(new Job(1, { big: 10n })), { instanceOf: InvalidPayloadError, message: /bigint/ });
+    t.is(await ctx.backend.inspect.exists([q.keys.committed, q.keys.queued, q.keys.payload]), 0);
+  });
+
+  test('addJob takes a Job, and says so', async (t) => {
+    const q = ctx.queue();
+    await t.throwsAsync(q.addJob(7 as never), { instanceOf: InvalidJobIdError, message: /new Job/ });
+  });
+
+  test('a payload reaches the worker and leaves Redis with the finished job', async (t) => {
+    const q = ctx.queue<{ wheels: number; name: string }>();
+    await q.addJob(new Job('truck', { wheels: 18, name: 'Bigfoot ✓' }));
+    t.is(await ctx.backend.inspect.sendCommand(['HGET', q.keys.payload, 'truck']), '{"wheels":18,"name":"Bigfoot ✓"}');
+    const seen: unknown[] = [];
+    q.process(async (job) => {
+      seen.push(job.payload);
+    });
+    await until(async () => (await q.countCommitted()) === 0);
+    t.deepEqual(seen, [{ wheels: 18, name: 'Bigfoot ✓' }]);
+    t.is(await ctx.backend.inspect.exists(q.keys.payload), 0);
+  });
+
+  test('a finished ID can be queued again and runs again', async (t) => {
+    const q = ctx.queue();
+    const runs: string[] = [];
+    q.process(async (job) => {
+      runs.push(job.id);
+    });
+    t.is(await q.addJob(new Job('x')), 'queued');
+    await until(() => runs.length === 1);
+    await until(async () => (await q.countCommitted()) === 0);
+    t.is(await q.addJob(new Job('x')), 'queued');
+    await until(() => runs.length === 2);
+    t.deepEqual(runs, ['x', 'x']);
+  });
+
+  test("an add while the ID is processing says 'processing' and, by default, does not run it again", async (t) => {
+    const q = ctx.queue();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let runs = 0;
+    q.process(async () => {
+      runs++;
+      await gate;
+    });
+    await q.addJob(new Job('p'));
+    await until(() => runs === 1);
+    t.is(await q.addJob(new Job('p')), 'processing');
+    await assertInvariant(t, ctx.backend, q.keys);
+    release();
+    await until(async () => (await q.countCommitted()) === 0);
+    await sleep(50);
+    t.is(runs, 1);
+  });
+
+  test("with duplicateWhileProcessing 'rerun', adds during a run make it run exactly once more", async (t) => {
+    const q = ctx.queue<{ n: number }>({ duplicateWhileProcessing: 'rerun' });
+    let release!: () => void;
+    let gate = new Promise<void>((r) => (release = r));
+    const payloads: unknown[] = [];
+    q.process(async (job) => {
+      payloads.push(job.payload);
+      await gate;
+    });
+    await q.addJob(new Job('r', { n: 1 }));
+    await until(() => payloads.length === 1);
+    t.deepEqual(await Promise.all([2, 3, 4].map((n) => q.addJob(new Job('r', { n })))), ['processing', 'processing', 'processing']);
+    const first = release;
+    gate = Promise.resolve();
+    first();
+    await until(async () => (await q.countCommitted()) === 0);
+    await sleep(50);
+    t.deepEqual(payloads, [{ n: 1 }, { n: 4 }], 'ran twice, the rerun with the newest payload');
+    t.is(await ctx.backend.inspect.exists(q.keys.rerun), 0);
+  });
+
+  test('a failed job leaves committed, counts in the failed zset and keeps its error and payload', async (t) => {
+    const q = ctx.queue();
+    const failed = sinon.spy();
+    q.on('failed', failed);
+    q.process(async (job) => {
+      throw new Error(`no fuel for ${job.id}`);
+    });
+    await q.addJob(new Job('f', { tank: 'empty' }));
+    await until(async () => (await q.countFailed()) === 1);
+    await until(() => failed.calledOnce);
+    t.is(failed.firstCall.args[0].id, 'f');
+    t.is(failed.firstCall.args[1].message, 'no fuel for f');
+    t.deepEqual(await q.stats(), { queued: 0, committed: 0, processing: 0, failed: 1 });
+    const [record] = await q.getFailed();
+    t.is(record.id, 'f');
+    t.is(record.count, 1);
+    t.deepEqual(record.payload, { tank: 'empty' });
+    t.is(record.lastError?.message, 'no fuel for f');
+    t.regex(record.lastError?.stack ?? '', /no fuel/);
+    t.true(Math.abs((record.lastError?.time ?? 0) - Date.now()) < 10_000);
+    const log = await ctx.backend.inspect.lRange(q.keys.errors, 0, -1);
+    t.is(log.length, 1);
+    t.is(JSON.parse(log[0]).id, 'f');
+  });
+
+  test('adding a failed ID again starts its failure record afresh', async (t) => {
+    const q = ctx.queue();
+    q.process(async () => {
+      throw new Error('again');
+    });
+    for (let n = 1; n <= 3; n++) {
+      await q.addJob(new Job('g'));
+      await until(async () => (await q.countCommitted()) === 0 && (await q.getFailed()).length === 1);
+      // adding a failed ID again starts it afresh
+      t.is((await q.getFailed())[0].count, 1);
+    }
+  });
+
+  test('removeFailed forgets failure records and their payloads', async (t) => {
+    const q = ctx.queue();
+    q.process(async () => {
+      throw new Error('x');
+    });
+    await q.addJobs([new Job('a', 1), new Job('b', 2)]);
+    await until(async () => (await q.countFailed()) === 2);
+    t.is(await q.removeFailed('a', 'nope'), 1);
+    t.deepEqual((await q.getFailed()).map((f) => f.id), ['b']);
+    t.is(await ctx.backend.inspect.sendCommand(['HEXISTS', q.keys.payload, 'a']), 0);
+    t.is(await q.removeFailed('b'), 1);
+    t.is(await ctx.backend.inspect.exists([q.keys.failed, q.keys.failinfo, q.keys.payload]), 0);
+  });
+
+  test('the error log is bounded and expires', async (t) => {
+    const q = ctx.queue({ errorLogSize: 3, errorLogTtl: 100 });
+    q.process(async (job) => {
+      throw new Error(`e${job.id}`);
+    });
+    await q.addJobs(Array.from({ length: 8 }, (_, i) => new Job(i)));
+    await until(async () => (await q.countFailed()) === 8);
+    t.is(await ctx.backend.inspect.lLen(q.keys.errors), 3);
+    const ttl = Number(await ctx.backend.inspect.sendCommand(['TTL', q.keys.errors]));
+    t.true(ttl > 0 && ttl <= 100);
+  });
+
+  test("'completed' fires with the handler's result", async (t) => {
+    const q = ctx.queue();
+    const completed = sinon.spy();
+    q.on('completed', completed);
+    q.process(async (job) => `done ${job.id}`);
+    await q.addJob(new Job(5));
+    await until(() => completed.calledOnce);
+    t.is(completed.firstCall.args[0].id, '5');
+    t.is(completed.firstCall.args[1], 'done 5');
+  });
+
+  test('stats agree with the single counts', async (t) => {
+    const q = ctx.queue();
+    await q.addJobs([1, 2, 3].map((i) => new Job(i)));
+    const stats = await q.stats();
+    t.deepEqual(stats, {
+      queued: await q.countQueued(),
+      committed: await q.countCommitted(),
+      processing: await q.countProcessing(),
+      failed: await q.countFailed(),
+    });
+    t.is(stats.queued, 3);
+  });
+
+  test('every key of a queue shares one hash tag under the prefix', async (t) => {
+    const q = ctx.queue({ prefix: 'fleet', duplicateWhileProcessing: 'rerun' });
+    await q.addJob(new Job(1, { p: 1 }));
+    for (const key of Object.values(q.keys)) t.true(key.startsWith(`fleet:{${q.name}}:`), key);
+  });
+
+  test('a closed queue refuses new work', async (t) => {
+    const q = ctx.queue();
+    await q.close();
+    await t.throwsAsync(q.addJob(new Job(1)), { instanceOf: QueueClosedError });
+    t.throws(() => q.process(async () => undefined), { instanceOf: QueueClosedError });
+    await t.notThrowsAsync(q.close());
+  });
+
+  test('close waits for running jobs, and with a timeout leaves them for the jam guard', async (t) => {
+    const q = ctx.queue({ jobTimeout: 0 });
+    let finished = 0;
+    q.process(async () => {
+      await sleep(150);
+      finished++;
+    });
+    await q.addJob(new Job(1));
+    await until(async () => (await q.countProcessing()) === 1);
+    await q.close();
+    t.is(finished, 1);
+    t.is(await ctx.backend.inspect.sCard(q.keys.committed), 0);
+
+    const name = ctx.name();
+    const slow = ctx.queue({ name, jobTimeout: 0 });
+    let aborted = false;
+    slow.process(async (job) => {
+      job.signal.addEventListener('abort', () => (aborted = true));
+      await sleep(2000);
+    });
+    await slow.addJob(new Job(2));
+    await until(async () => (await slow.countProcessing()) === 1);
+    const started = Date.now();
+    await slow.close({ timeout: 100 });
+    t.true(Date.now() - started < 1500);
+    t.true(aborted, 'the handler is told to stop');
+    t.is(await ctx.backend.inspect.zCard(slow.keys.processing), 1, 'left in processing');
+    const sweeper = ctx.queue({ name });
+    t.deepEqual((await sweeper.jamGuard(0)).map((j) => j.id), ['2']);
+  });
+
+  test('stopProcessing stops fetching and lets running jobs finish', async (t) => {
+    const q = ctx.queue({ concurrency: 2 });
+    const done: string[] = [];
+    q.process(async (job) => {
+      await sleep(50);
+      done.push(job.id);
+    });
+    await q.addJobs([new Job(1), new Job(2)]);
+    await until(async () => (await q.countProcessing()) === 2);
+    await q.stopProcessing();
+    t.deepEqual(done.sort(), ['1', '2']);
+    await q.addJob(new Job(3));
+    await sleep(100);
+    t.is(await q.countQueued(), 1, 'nothing is fetched after stopProcessing');
+  });
+});

@@ -1,0 +1,167 @@
+import { createClient } from 'redis';
+import { Job, JobTimeoutError, createQueue } from '../src/index.js';
+import { startRedisServer } from './helpers/redis-server.js';
+import { forEachBackend, assertInvariant, until, sleep } from './helpers/backends.js';
+
+forEachBackend((test, ctx) => {
+  test('never more than `concurrency` handlers run at once', async (t) => {
+    const q = ctx.queue({ concurrency: 3 });
+    let active = 0;
+    let peak = 0;
+    let done = 0;
+    q.process(async () => {
+      peak = Math.max(peak, ++active);
+      await sleep(5 + Math.random() * 10);
+      active--;
+      done++;
+    });
+    await q.addJobs(Array.from({ length: 30 }, (_, i) => new Job(i)));
+    await until(() => done === 30);
+    t.is(peak, 3);
+  });
+
+  test('two queue objects on one queue share the jobs and never run one twice', async (t) => {
+    const name = ctx.name();
+    const a = ctx.queue({ name, concurrency: 4 });
+    const b = ctx.queue({ name, concurrency: 4 });
+    const runs = new Map<string, number>();
+    const handler = async (job: { id: string }) => {
+      runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+      await sleep(1);
+    };
+    a.process(handler);
+    b.process(handler);
+    await a.addJobs(Array.from({ length: 200 }, (_, i) => new Job(i)));
+    await until(async () => (await a.countCommitted()) === 0);
+    t.is(runs.size, 200);
+    t.true([...runs.values()].every((n) => n === 1));
+  });
+
+  test('a callback handler completes with done() and fails with done(err)', async (t) => {
+    const q = ctx.queue();
+    q.process((job, done) => {
+      if (job.id === 'bad') done(new Error('bad truck'));
+      else setTimeout(() => done(), 5);
+    });
+    await q.addJobs([new Job('good'), new Job('bad')]);
+    await until(async () => (await q.countCommitted()) === 0);
+    const failed = await q.getFailed();
+    t.deepEqual(failed.map((f) => [f.id, f.lastError?.message]), [['bad', 'bad truck']]);
+  });
+
+  test('a handler that throws synchronously fails its job and the worker goes on', async (t) => {
+    const q = ctx.queue();
+    let ran = 0;
+    q.process((job) => {
+      ran++;
+      if (job.id === '1') throw new Error('sync boom');
+      return undefined;
+    });
+    await q.addJobs([new Job(1), new Job(2)]);
+    await until(() => ran === 2);
+    await until(async () => (await q.countCommitted()) === 0);
+    t.is((await q.getFailed())[0].lastError?.message, 'sync boom');
+  });
+
+  test('a job over its timeout fails with JobTimeoutError, and its late finish changes nothing', async (t) => {
+    const q = ctx.queue({ jobTimeout: 50 });
+    const failures: Error[] = [];
+    q.on('failed', (_job, err) => failures.push(err));
+    let finished = false;
+    let aborted: unknown;
+    q.process(async (job) => {
+      job.signal.addEventListener('abort', () => (aborted = job.signal.reason));
+      await sleep(200);
+      finished = true;
+    });
+    await q.addJob(new Job('slow'));
+    await until(() => failures.length === 1);
+    t.true(failures[0] instanceof JobTimeoutError);
+    t.true(aborted instanceof JobTimeoutError);
+    t.deepEqual(await q.stats(), { queued: 0, committed: 0, processing: 0, failed: 1 });
+    // the ID may be queued again while the old handler still runs; the late finish must not touch it
+    t.is(await q.addJob(new Job('slow')), 'queued');
+    await until(() => finished);
+    await sleep(20);
+    t.true((await q.countCommitted()) >= 1 || failures.length >= 2, 'the new run is not ended by the old one');
+  });
+
+  test('a timed-out handler keeps its slot until it really ends', async (t) => {
+    const q = ctx.queue({ concurrency: 1, jobTimeout: 30 });
+    let active = 0;
+    let peak = 0;
+    let ran = 0;
+    q.process(async () => {
+      peak = Math.max(peak, ++active);
+      await sleep(100);
+      active--;
+      ran++;
+    });
+    await q.addJobs([new Job(1), new Job(2)]);
+    await until(() => ran === 2);
+    t.is(peak, 1);
+  });
+
+  test('a job added to an idle queue starts at once, not after the blocking timeout', async (t) => {
+    const q = ctx.queue({ blockingTimeout: 10 });
+    let started = 0;
+    q.process(async () => {
+      started = Date.now();
+    });
+    await sleep(200); // the worker is now blocked on Redis
+    const added = Date.now();
+    await q.addJob(new Job('now'));
+    await until(() => started > 0, 3000, 'the job to start');
+    t.true(started - added < 1000, `started after ${started - added} ms`);
+  });
+
+  test('an idle worker sends about one command per blocking timeout', async (t) => {
+    // on a server of its own, so other tests' workers do not count
+    const server = await startRedisServer();
+    t.teardown(() => server.stop());
+    const q = createQueue(ctx.name(), { redis: server.url, blockingTimeout: 0.5 });
+    t.teardown(() => q.close());
+    q.process(async () => undefined);
+    await sleep(300);
+    const inspect = createClient({ url: server.url });
+    await inspect.connect();
+    t.teardown(() => inspect.destroy());
+    await inspect.sendCommand(['CONFIG', 'RESETSTAT']);
+    await sleep(2000);
+    const stats = String(await inspect.sendCommand(['INFO', 'commandstats']));
+    const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    const worker = calls('blpop') + calls('evalsha') + calls('eval');
+    // 2 s / 0.5 s = 4 waits, each followed by one claim attempt: no polling
+    t.true(worker >= 4 && worker <= 10, `idle worker sent ${worker} commands in 2 s`);
+  });
+
+  test('jobs queued while every slot is busy are taken as slots free', async (t) => {
+    const q = ctx.queue({ concurrency: 2 });
+    const order: string[] = [];
+    q.process(async (job) => {
+      await sleep(10);
+      order.push(job.id);
+    });
+    await q.addJobs(Array.from({ length: 10 }, (_, i) => new Job(i)));
+    await until(() => order.length === 10);
+    t.deepEqual([...order].sort((a, b) => Number(a) - Number(b)), Array.from({ length: 10 }, (_, i) => String(i)));
+    await assertInvariant(t, ctx.backend, q.keys);
+  });
+
+  test('a payload that is not JSON fails its job with a clear error; the worker goes on', async (t) => {
+    const q = ctx.queue();
+    await q.addJob(new Job('ok1'));
+    await q.addJob(new Job('broken'));
+    await ctx.backend.inspect.hSet(q.keys.payload, 'broken', '{not json');
+    await q.addJob(new Job('ok2'));
+    const ran: string[] = [];
+    q.process(async (job) => {
+      ran.push(job.id);
+    });
+    await until(async () => (await q.countCommitted()) === 0);
+    t.deepEqual(ran, ['ok1', 'ok2']);
+    const [failed] = await q.getFailed();
+    t.is(failed.id, 'broken');
+    t.regex(failed.lastError?.message ?? '', new RegExp(`${q.keys.payload.replace(/[{}]/g, '\\$&')}.*not JSON`));
+  });
+});
