@@ -4,7 +4,15 @@
  * generic-pool of extra connections for the blocking waits of idle workers.
  */
 import { EventEmitter } from 'node:events';
-import { createClient, createCluster, ErrorReply, type RedisClientOptions, type RedisClusterOptions } from 'redis';
+import {
+  ClientClosedError,
+  createClient,
+  createCluster,
+  ErrorReply,
+  TimeoutError,
+  type RedisClientOptions,
+  type RedisClusterOptions,
+} from 'redis';
 import genericPool, { type Pool } from 'generic-pool';
 import { ConnectionError, ConvoyError } from './errors.js';
 import { scriptDefinitions, type ScriptRunner } from './scripts.js';
@@ -43,8 +51,8 @@ function createHandle(config: RedisConfig): RedisHandle {
 export function wrapError(err: unknown, what: string, timeout: number): Error {
   if (err instanceof ConvoyError || err instanceof ErrorReply) return err as Error;
   const e = err as Error;
-  if (e?.name === 'TimeoutError') return new ConnectionError(`${what}: Redis did not answer within ${timeout} ms`, { cause: e });
-  if (e?.name === 'ClientClosedError') return new ConnectionError(`${what}: the connection is closed`, { cause: e });
+  if (err instanceof TimeoutError) return new ConnectionError(`${what}: Redis did not answer within ${timeout} ms`, { cause: e });
+  if (err instanceof ClientClosedError) return new ConnectionError(`${what}: the connection is closed`, { cause: e });
   return new ConnectionError(`${what}: ${e?.message || String(e)}`, { cause: e });
 }
 

@@ -1,0 +1,204 @@
+import { fork } from 'node:child_process';
+import sinon from 'sinon';
+import { Job } from '../src/index.js';
+import { forEachBackend, assertInvariant, until, sleep } from './helpers/backends.js';
+
+/** A handler that holds each job until its gate opens. */
+function gated() {
+  const gates = new Map<string, () => void>();
+  const started: string[] = [];
+  const handler = (job: { id: string }) =>
+    new Promise<void>((resolve) => {
+      started.push(job.id);
+      gates.set(`${job.id}#${started.filter((s) => s === job.id).length}`, resolve);
+    });
+  const open = (key: string) => gates.get(key)?.();
+  return { handler, started, open };
+}
+
+forEachBackend((test, ctx) => {
+  test('a jammed job goes back to the queue with its payload and one more failure', async (t) => {
+    const name = ctx.name();
+    const stuck = ctx.queue<{ load: string }>({ name, jobTimeout: 0 });
+    const g = gated();
+    stuck.process(g.handler);
+    await stuck.addJob(new Job('j', { load: 'gravel' }));
+    await until(() => g.started.length === 1);
+
+    const guard = ctx.queue<{ load: string }>({ name });
+    const jammed = sinon.spy();
+    guard.on('jammed', jammed);
+    t.deepEqual(await guard.jamGuard(5), [], 'not idle for 5 s yet');
+    await sleep(120);
+    const requeued = await guard.jamGuard(0.1);
+    t.deepEqual(requeued.map((j) => [j.id, j.payload]), [['j', { load: 'gravel' }]]);
+    t.true(requeued[0] instanceof Job);
+    t.true(jammed.calledOnceWith(requeued));
+    t.deepEqual(await guard.stats(), { queued: 1, committed: 1, processing: 0, failed: 1 });
+    const [record] = await guard.getFailed();
+    t.is(record.count, 1);
+    t.true(record.lastError?.jammed);
+    t.regex(record.lastError?.message ?? '', /jammed/);
+    await assertInvariant(t, ctx.backend, guard.keys);
+  });
+
+  test('a late completion after a jam does not release the new claim', async (t) => {
+    const name = ctx.name();
+    const first = ctx.queue({ name, jobTimeout: 0 });
+    const g1 = gated();
+    first.process(g1.handler);
+    await first.addJob(new Job('k'));
+    await until(() => g1.started.length === 1);
+    await first.stopProcessing({ timeout: 0 }).catch(() => undefined);
+
+    await sleep(30);
+    const guard = ctx.queue({ name });
+    t.is((await guard.jamGuard(0.01)).length, 1);
+
+    const second = ctx.queue({ name, jobTimeout: 0 });
+    const g2 = gated();
+    second.process(g2.handler);
+    await until(() => g2.started.length === 1);
+    const claim = await ctx.backend.inspect.zRangeWithScores(second.keys.processing, 0, -1);
+    t.is(claim.length, 1);
+
+    // a second stale worker finishing now must change nothing
+    const stale = ctx.queue({ name, jobTimeout: 0 });
+    const completed = sinon.spy();
+    stale.on('completed', completed);
+    await stale.run('complete', ['0', '0', 'k', 'not-the-token'], 'test');
+    const [flags] = (await stale.run('complete', ['0', '0', 'k', '1'], 'test')) as string[];
+    t.is(flags, '0');
+    t.deepEqual(await ctx.backend.inspect.zRangeWithScores(second.keys.processing, 0, -1), claim, 'the new claim stands');
+    t.is(await guard.countCommitted(), 1);
+
+    g2.open('k#1');
+    await until(async () => (await guard.countCommitted()) === 0);
+    t.false(completed.called);
+  });
+
+  test('a stale run that ends after a jam is void, and the job runs again in full', async (t) => {
+    const name = ctx.name();
+    const slow = ctx.queue({ name, jobTimeout: 0 });
+    const completed = sinon.spy();
+    slow.on('completed', completed);
+    const g = gated();
+    slow.process(g.handler);
+    await slow.addJob(new Job('s'));
+    await until(() => g.started.length === 1);
+    await sleep(20);
+    const guard = ctx.queue({ name });
+    t.is((await guard.jamGuard(0.01)).length, 1);
+    // the old run ends late: its result is void, and the slot it frees takes the requeued job afresh
+    g.open('s#1');
+    await until(() => g.started.length === 2);
+    t.false(completed.called, "a late result is not reported as 'completed'");
+    t.deepEqual(await guard.stats(), { queued: 0, committed: 1, processing: 1, failed: 1 });
+    g.open('s#2');
+    await until(async () => (await guard.countCommitted()) === 0);
+    t.true(completed.calledOnce);
+  });
+
+  test('jam then failure counts two failures for one ID', async (t) => {
+    const name = ctx.name();
+    const stuck = ctx.queue({ name, jobTimeout: 0 });
+    const g = gated();
+    stuck.process(g.handler);
+    await stuck.addJob(new Job('twice'));
+    await until(() => g.started.length === 1);
+    await sleep(20);
+    await ctx.queue({ name }).jamGuard(0.01);
+    await stuck.close({ timeout: 0 });
+    const failing = ctx.queue({ name });
+    failing.process(async () => {
+      throw new Error('still broken');
+    });
+    await until(async () => (await failing.countCommitted()) === 0);
+    const [record] = await failing.getFailed();
+    t.is(record.count, 2);
+    t.is(record.lastError?.message, 'still broken');
+  });
+
+  test('only one sweep runs at a time, across queue objects', async (t) => {
+    const name = ctx.name();
+    const q = ctx.queue({ name, concurrency: 50, jobTimeout: 0 });
+    const g = gated();
+    q.process(g.handler);
+    await q.addJobs(Array.from({ length: 50 }, (_, i) => new Job(i)));
+    await until(() => g.started.length === 50);
+    await q.close({ timeout: 0 });
+    await sleep(20);
+    const sweepers = Array.from({ length: 5 }, () => ctx.queue({ name }));
+    const results = await Promise.all(sweepers.map((s) => s.jamGuard(0.01)));
+    const all = results.flat().map((j) => j.id);
+    t.is(all.length, 50, 'each job requeued once');
+    t.is(new Set(all).size, 50);
+    t.is(await sweepers[0].countQueued(), 50);
+    await assertInvariant(t, ctx.backend, sweepers[0].keys);
+
+    // a sweep that finds the lock held returns nothing
+    await ctx.backend.inspect.set(sweepers[0].keys.lock, 'someone-else', { PX: 5000 } as never);
+    t.deepEqual(await sweepers[0].jamGuard(0), []);
+  });
+
+  test('a rerun asked for while a job jams is satisfied by the requeue', async (t) => {
+    const name = ctx.name();
+    const q = ctx.queue({ name, jobTimeout: 0, duplicateWhileProcessing: 'rerun' });
+    const g = gated();
+    q.process(g.handler);
+    await q.addJob(new Job('rr'));
+    await until(() => g.started.length === 1);
+    t.is(await q.addJob(new Job('rr')), 'processing');
+    await sleep(20);
+    await ctx.queue({ name }).jamGuard(0.01);
+    t.is(await ctx.backend.inspect.exists(q.keys.rerun), 0);
+    t.deepEqual(await ctx.backend.inspect.lRange(q.keys.queued, 0, -1), ['rr']);
+  });
+
+  test('jamGuardInterval sweeps by itself', async (t) => {
+    const name = ctx.name();
+    const stuck = ctx.queue({ name, jobTimeout: 0 });
+    stuck.process(() => new Promise(() => undefined));
+    await stuck.addJob(new Job('auto'));
+    await until(async () => (await stuck.countProcessing()) === 1);
+    await stuck.stopProcessing({ timeout: 0 });
+    const guard = ctx.queue({ name, jamGuardInterval: 50, jamGuardIdle: 0.05 });
+    const jammed = sinon.spy();
+    guard.on('jammed', jammed);
+    await until(() => jammed.called, 3000, 'a periodic sweep');
+    t.is(jammed.firstCall.args[0][0].id, 'auto');
+  });
+
+  test('jamGuard refuses a bad idle time', async (t) => {
+    const q = ctx.queue();
+    await t.throwsAsync(q.jamGuard(-1), { instanceOf: TypeError });
+    await t.throwsAsync(q.jamGuard('5' as never), { instanceOf: TypeError });
+  });
+
+  test('a worker process killed mid-job loses nothing: a sweep requeues the job and another worker runs it', async (t) => {
+    const name = ctx.name();
+    const url = ctx.backend.redis;
+    if (typeof url !== 'string') return t.pass('the crash test runs on the standalone backend');
+    const child = fork(new URL('./fixtures/hanging-worker.ts', import.meta.url), [url, name], {
+      execArgv: ['--import', 'tsx'],
+      stdio: 'ignore',
+    });
+    const started = new Promise<string>((resolve) => child.on('message', (m: { started?: string }) => m.started && resolve(m.started)));
+    const q = ctx.queue({ name });
+    await q.addJob(new Job('crash', { cargo: 'eggs' }));
+    t.is(await started, 'crash');
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    t.deepEqual(await q.stats(), { queued: 0, committed: 1, processing: 1, failed: 0 });
+    await sleep(20);
+    const requeued = await q.jamGuard(0.01);
+    t.deepEqual(requeued.map((j) => [j.id, j.payload]), [['crash', { cargo: 'eggs' }]]);
+    const ran: unknown[] = [];
+    q.process(async (job) => {
+      ran.push(job.payload);
+    });
+    await until(async () => (await q.countCommitted()) === 0);
+    t.deepEqual(ran, [{ cargo: 'eggs' }]);
+  });
+});
