@@ -30,8 +30,10 @@ export interface RedisHandle extends ScriptRunner {
   withCommandOptions(options: { timeout: number }): RedisHandle;
   sendCommand(...args: unknown[]): Promise<unknown>;
   blPop(key: string, timeout: number): Promise<unknown>;
-  multi(): { addCommand(args: string[]): unknown; exec(): Promise<unknown[]> } & Record<string, unknown>;
   readonly isReady: boolean;
+  /** cluster only */
+  readonly masters?: unknown[];
+  nodeClient?(node: unknown): Promise<RedisHandle>;
   [command: string]: unknown;
 }
 
@@ -41,7 +43,8 @@ function isCluster(config: RedisConfig): config is { cluster: RedisClusterOption
 
 function createHandle(config: RedisConfig): RedisHandle {
   if (isCluster(config)) {
-    return createCluster({ ...config.cluster, scripts: scriptDefinitions }) as unknown as RedisHandle;
+    const cluster = createCluster({ ...config.cluster, scripts: scriptDefinitions }) as unknown as RedisHandle;
+    return cluster;
   }
   const options: RedisClientOptions = typeof config === 'string' ? { url: config } : config;
   return createClient({ ...options, scripts: scriptDefinitions }) as unknown as RedisHandle;
@@ -65,26 +68,29 @@ export class Connection extends EventEmitter {
   private readonly base: RedisHandle;
   private readonly pool: Pool<RedisHandle>;
   private refs = 0;
-  private closed = false;
+
+  private readonly cluster: boolean;
 
   private constructor(
     private readonly key: unknown,
-    config: RedisConfig,
+    private readonly config: RedisConfig,
     readonly commandTimeout: number,
   ) {
     super();
     // Every queue object on this config listens here.
     this.setMaxListeners(0);
+    this.cluster = isCluster(config);
     this.base = createHandle(config);
-    this.base.on('error', (err) => this.emit('error', wrapError(err, 'redis connection', commandTimeout)));
+    const forward = (err: Error) => this.emit('error', wrapError(err, 'redis connection', commandTimeout));
+    this.base.on('error', forward);
+    if (this.cluster) this.base.on('node-error' as 'error', forward);
     this.client = this.base.withCommandOptions({ timeout: commandTimeout });
     this.pool = genericPool.createPool<RedisHandle>(
       {
         create: async () => {
           // A blocking connection does not retry on its own: while Redis is
           // down the pool's create fails fast and the worker backs off and asks again.
-          const socket = (this.base.options as { socket?: object } | undefined)?.socket;
-          const c = this.base.duplicate({ socket: { ...socket, reconnectStrategy: false } });
+          const c = this.base.duplicate(this.blockingOverrides());
           c.on('error', (err) => log('blocking connection: %s', err.message));
           await c.connect();
           return c;
@@ -112,27 +118,24 @@ export class Connection extends EventEmitter {
     return conn;
   }
 
-  private async connect(): Promise<void> {
-    await this.base.connect();
-    try {
-      const info = String(await this.client.sendCommand(['INFO', 'memory']));
-      const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
-      if (policy && policy !== 'noeviction') {
-        const message = `Redis maxmemory-policy is ${policy}: under memory pressure Redis will delete keys, and jobs with them; set it to noeviction`;
-        this.warnings.push(message);
-        log('warning: %s', message);
-      }
-    } catch (err) {
-      log('could not read INFO memory: %s', (err as Error).message);
+  /** Options for a blocking connection: no retries of its own, and on a cluster only the nodes it needs. */
+  private blockingOverrides(): object {
+    if (isCluster(this.config)) {
+      const defaults = this.config.cluster.defaults ?? {};
+      return { minimizeConnections: true, defaults: { ...defaults, socket: { ...defaults.socket, reconnectStrategy: false } } };
     }
+    const socket = (this.base.options as { socket?: object } | undefined)?.socket;
+    return { socket: { ...socket, reconnectStrategy: false } };
   }
 
+  /** The first connection is made (a cluster takes no commands before). */
+  connected = false;
+
   /** Wait for the first connection, but no longer than the command timeout. */
-  async whenReady(what: string): Promise<void> {
-    if (this.closed) throw new ConnectionError(`${what}: the connection is closed`);
+  async whenConnected(what: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ConnectionError(`${what}: could not connect to Redis within ${this.commandTimeout} ms`)), this.commandTimeout);
+      timer = setTimeout(() => reject(new TimeoutError()), this.commandTimeout);
     });
     try {
       await Promise.race([this.ready, timeout]);
@@ -141,6 +144,33 @@ export class Connection extends EventEmitter {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private async connect(): Promise<void> {
+    await this.base.connect();
+    this.connected = true;
+    try {
+      const nodes = this.cluster
+        ? await Promise.all((this.base.masters ?? []).map((m) => this.base.nodeClient!(m)))
+        : [this.client];
+      for (const node of nodes) {
+        const info = String(await node.withCommandOptions({ timeout: this.commandTimeout }).sendCommand(['INFO', 'memory']));
+        const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
+        if (policy && policy !== 'noeviction') {
+          const message = `Redis maxmemory-policy is ${policy}: under memory pressure Redis will delete keys, and jobs with them; set it to noeviction`;
+          this.warnings.push(message);
+          log('warning: %s', message);
+          break;
+        }
+      }
+    } catch (err) {
+      log('could not read INFO memory: %s', (err as Error).message);
+    }
+  }
+
+  /** Send a plain command whose first argument after the name is its key. */
+  send(args: string[]): Promise<unknown> {
+    return this.cluster ? this.client.sendCommand(args[1], false, args) : this.client.sendCommand(args);
   }
 
   /**
@@ -194,7 +224,6 @@ export class Connection extends EventEmitter {
   /** Drop one reference; the last one closes the client and the pool. */
   async release(): Promise<void> {
     if (--this.refs > 0) return;
-    this.closed = true;
     if (Connection.shared.get(this.key) === this) Connection.shared.delete(this.key);
     await this.pool.drain();
     await this.pool.clear();

@@ -10,7 +10,7 @@ import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { runScript, type ScriptName, type ScriptReply } from './scripts.js';
-import { Worker, type Handler, type WorkerHost } from './worker.js';
+import { Worker, type AsyncHandler, type CallbackHandler, type Handler, type WorkerHost } from './worker.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
 
@@ -161,6 +161,8 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    * resolves completes its job; one that throws, rejects, calls done(err) or
    * exceeds jobTimeout fails it.
    */
+  process(handler: CallbackHandler<P>): void;
+  process(handler: AsyncHandler<P>): void;
   process(handler: Handler<P>): void {
     if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
     if (typeof handler !== 'function') throw new TypeError('process takes a handler function');
@@ -211,21 +213,9 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     return Number(await this.command([command, key], `${command} ${key}`));
   }
 
-  /** All four counts, read in one transaction so they agree with each other. */
+  /** All four counts, read in one script so they agree with each other. */
   async stats(): Promise<QueueStats> {
-    const k = this.keys;
-    const multi = this.connection.client.multi();
-    multi.addCommand(['LLEN', k.queued]);
-    multi.addCommand(['SCARD', k.committed]);
-    multi.addCommand(['ZCARD', k.processing]);
-    multi.addCommand(['ZCARD', k.failed]);
-    let replies: unknown[];
-    try {
-      replies = await multi.exec();
-    } catch (err) {
-      throw await this.explain(err, 'reading stats');
-    }
-    const [queued, committed, processing, failed] = replies.map(Number);
+    const [queued, committed, processing, failed] = ((await this.run('stats', [], 'reading stats')) as number[]).map(Number);
     return { queued, committed, processing, failed };
   }
 
@@ -277,6 +267,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
 
   /** @internal Run a script on this queue's keys, with our errors. */
   async run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
+    if (!this.connection.connected) await this.connection.whenConnected(what);
     try {
       return await runScript(this.connection.client, name, this.keys, args);
     } catch (err) {
@@ -286,8 +277,9 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
 
   /** @internal Send a plain command, with our errors. */
   async command(args: string[], what: string): Promise<unknown> {
+    if (!this.connection.connected) await this.connection.whenConnected(what);
     try {
-      return await this.connection.client.sendCommand(args);
+      return await this.connection.send(args);
     } catch (err) {
       throw await this.explain(err, what);
     }
@@ -297,7 +289,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   private async explain(err: unknown, what: string): Promise<Error> {
     if (err instanceof ErrorReply && err.message.includes('WRONGTYPE')) {
       try {
-        const types = await Promise.all(KEY_NAMES.map((k) => this.connection.client.sendCommand(['TYPE', this.keys[k]])));
+        const types = await Promise.all(KEY_NAMES.map((k) => this.connection.send(['TYPE', this.keys[k]])));
         const i = KEY_NAMES.findIndex((k, n) => types[n] !== 'none' && types[n] !== KEY_TYPES[k]);
         if (i >= 0) {
           const k = KEY_NAMES[i];

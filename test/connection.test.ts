@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createClient } from 'redis';
 import sinon from 'sinon';
 import { ConnectionError, Job, createQueue } from '../src/index.js';
 import { freePort, startRedisServer } from './helpers/redis-server.js';
@@ -89,4 +90,24 @@ test('queue objects on one Redis URL share one connection and release it on clos
   const c = createQueue(name(), { redis: server.url });
   t.not(c.connection, a.connection, 'a new connection after all closed');
   await c.close();
+});
+
+test('an idle worker sends about one command per blocking timeout', async (t) => {
+  // on a server of its own, so other tests' workers do not count
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const q = createQueue(name(), { redis: server.url, blockingTimeout: 0.5 });
+  t.teardown(() => q.close());
+  q.process(async () => undefined);
+  await sleep(300);
+  const inspect = createClient({ url: server.url });
+  await inspect.connect();
+  t.teardown(() => inspect.destroy());
+  await inspect.sendCommand(['CONFIG', 'RESETSTAT']);
+  await sleep(2000);
+  const stats = String(await inspect.sendCommand(['INFO', 'commandstats']));
+  const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+  const worker = calls('blpop') + calls('evalsha') + calls('eval');
+  // 2 s / 0.5 s = 4 waits, each followed by one claim attempt: no polling
+  t.true(worker >= 4 && worker <= 10, `idle worker sent ${worker} commands in 2 s`);
 });

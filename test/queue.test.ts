@@ -1,5 +1,5 @@
 import sinon from 'sinon';
-import Convoy, { Job, Queue, createQueue, ConnectionError, InvalidJobIdError, InvalidPayloadError, QueueClosedError } from '../src/index.js';
+import Convoy, { Job, Queue, createQueue, InvalidJobIdError, InvalidPayloadError, QueueClosedError } from '../src/index.js';
 import { forEachBackend, assertInvariant, until, sleep } from './helpers/backends.js';
 
 forEachBackend((test, ctx) => {
@@ -74,7 +74,7 @@ forEachBackend((test, ctx) => {
   test('a payload reaches the worker and leaves Redis with the finished job', async (t) => {
     const q = ctx.queue<{ wheels: number; name: string }>();
     await q.addJob(new Job('truck', { wheels: 18, name: 'Bigfoot ✓' }));
-    t.is(await ctx.backend.inspect.sendCommand(['HGET', q.keys.payload, 'truck']), '{"wheels":18,"name":"Bigfoot ✓"}');
+    t.is(String(await ctx.backend.inspect.sendCommand(['HGET', q.keys.payload, 'truck'])), '{"wheels":18,"name":"Bigfoot ✓"}');
     const seen: unknown[] = [];
     q.process(async (job) => {
       seen.push(job.payload);
@@ -185,7 +185,7 @@ forEachBackend((test, ctx) => {
     await until(async () => (await q.countFailed()) === 2);
     t.is(await q.removeFailed('a', 'nope'), 1);
     t.deepEqual((await q.getFailed()).map((f) => f.id), ['b']);
-    t.is(await ctx.backend.inspect.sendCommand(['HEXISTS', q.keys.payload, 'a']), 0);
+    t.is(Number(await ctx.backend.inspect.sendCommand(['HEXISTS', q.keys.payload, 'a'])), 0);
     t.is(await q.removeFailed('b'), 1);
     t.is(await ctx.backend.inspect.exists([q.keys.failed, q.keys.failinfo, q.keys.payload]), 0);
   });

@@ -7,9 +7,10 @@
  *   });
  */
 import anyTest, { type TestFn } from 'ava';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { createQueue, type Queue, type QueueOptions, type RedisConfig } from '../../src/index.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
+import { startRedisCluster, type RedisCluster } from './cluster.js';
 
 /** A raw client to look at Redis from the side. */
 export type Inspector = ReturnType<typeof createClient>;
@@ -51,8 +52,39 @@ export async function standaloneBackend(server: RedisServer, name = 'standalone'
   };
 }
 
-/** The backends every behaviour suite runs against; more join here (a cluster). */
-export const BACKENDS: BackendFactory[] = [standalone];
+export const cluster: BackendFactory = {
+  name: 'cluster',
+  async start() {
+    return clusterBackend(await startRedisCluster());
+  },
+};
+
+export async function clusterBackend(topology: RedisCluster): Promise<Backend & { topology: RedisCluster }> {
+  const client = createCluster({ rootNodes: topology.rootNodes });
+  client.on('error', () => undefined);
+  await client.connect();
+  // The same surface as a plain client: raw commands are routed by their key.
+  const inspect = new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'sendCommand') return (args: string[]) => target.sendCommand(args[1], false, args);
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as unknown as Backend['inspect'];
+  return {
+    name: 'cluster',
+    topology,
+    redis: { cluster: { rootNodes: topology.rootNodes } },
+    inspect,
+    async stop() {
+      client.destroy();
+      await topology.stop();
+    },
+  };
+}
+
+/** The backends every behaviour suite runs against. */
+export const BACKENDS: BackendFactory[] = [standalone, cluster];
 
 export interface Ctx {
   readonly backend: Backend;

@@ -19,6 +19,12 @@ export interface RedisServer {
   start(): Promise<void>;
 }
 
+// Servers still running when the test process exits are killed with it.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -67,6 +73,8 @@ export async function startRedisServer(args: string[] = []): Promise<RedisServer
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...args],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    running.add(child);
+    child.once('exit', () => running.delete(child!));
     child.stdout!.on('data', (d) => (log += d));
     child.stderr!.on('data', (d) => (log += d));
     const exited = new Promise<never>((_, reject) =>
@@ -86,7 +94,6 @@ export async function startRedisServer(args: string[] = []): Promise<RedisServer
   };
 
   await start();
-  process.once('exit', () => child?.kill('SIGKILL'));
   return {
     port,
     url: `redis://127.0.0.1:${port}`,

@@ -1,0 +1,86 @@
+import test from 'ava';
+import { createClient } from 'redis';
+import { Job, createQueue } from '../src/index.js';
+import { clusterBackend, until, sleep } from './helpers/backends.js';
+import { startRedisCluster } from './helpers/cluster.js';
+
+test('different queues spread over the masters of a cluster', async (t) => {
+  const backend = await clusterBackend(await startRedisCluster());
+  t.teardown(() => backend.stop());
+  const names = Array.from({ length: 12 }, (_, i) => `spread-${i}`);
+  const queues = names.map((n) => createQueue(n, { redis: backend.redis }));
+  t.teardown(() => Promise.all(queues.map((q) => q.close())));
+  await Promise.all(queues.map((q, i) => q.addJob(new Job(i))));
+  const owners = new Set<number>();
+  for (const node of backend.topology.nodes) {
+    const c = createClient({ url: node.url });
+    await c.connect();
+    const role = String(await c.sendCommand(['ROLE']));
+    if (role.startsWith('master')) {
+      const keys = (await c.sendCommand(['KEYS', 'convoy:*:queued'])) as string[];
+      if (keys.length) owners.add(node.port);
+    }
+    c.destroy();
+  }
+  t.true(owners.size >= 2, `queues landed on ${owners.size} master(s)`);
+  t.deepEqual(await Promise.all(queues.map((q) => q.countQueued())), names.map(() => 1));
+});
+
+test('a failover of the master that owns the queue loses no job and processing goes on', async (t) => {
+  const backend = await clusterBackend(await startRedisCluster());
+  t.teardown(() => backend.stop());
+  const name = 'failover';
+  const producer = createQueue(name, { redis: backend.redis, commandTimeout: 2000 });
+  const worker = createQueue(name, { redis: backend.redis, concurrency: 8, blockingTimeout: 0.5, commandTimeout: 2000 });
+  producer.on('error', () => undefined);
+  worker.on('error', () => undefined);
+  t.teardown(() => Promise.all([producer.close({ timeout: 1000 }), worker.close({ timeout: 1000 })]));
+  const done = new Set<string>();
+  worker.process(async (job) => {
+    await sleep(2);
+    done.add(job.id);
+  });
+
+  // the master owning the queue's slot, and its replica
+  const slot = Number(await backend.inspect.sendCommand(['CLUSTER', 'KEYSLOT', producer.keys.queued]));
+  const nodes = String(await backend.inspect.sendCommand(['CLUSTER', 'NODES'] as never));
+  const lines = nodes.trim().split('\n').map((l) => l.split(' '));
+  const master = lines.find((l) => l[2].includes('master') && l.slice(8).some((r) => {
+    const [a, b = a] = r.split('-').map(Number);
+    return slot >= a && slot <= b;
+  }))!;
+  const replica = lines.find((l) => l[3] === master[0])!;
+  const replicaPort = Number(replica[1].split(':')[1].split('@')[0]);
+
+  const added = new Set<string>();
+  let producing = true;
+  const produce = (async () => {
+    for (let i = 0; producing; i++) {
+      const id = `job-${i}`;
+      try {
+        await producer.addJob(new Job(id));
+        added.add(id);
+      } catch {
+        i--; // unknown outcome: add the same ID again, adds are idempotent
+        await sleep(50);
+      }
+      await sleep(1);
+    }
+  })();
+  await until(() => done.size >= 100, 10_000, 'a steady stream');
+
+  const replicaClient = createClient({ url: `redis://127.0.0.1:${replicaPort}` });
+  await replicaClient.connect();
+  t.is(String(await replicaClient.sendCommand(['CLUSTER', 'FAILOVER'])), 'OK');
+  await until(async () => String(await replicaClient.sendCommand(['ROLE'])).startsWith('master'), 15_000, 'the replica to take over');
+  replicaClient.destroy();
+  const before = done.size;
+  await until(() => done.size >= before + 100, 20_000, 'processing on the new master');
+  producing = false;
+  await produce;
+
+  await until(async () => (await worker.countCommitted().catch(() => -1)) === 0, 20_000, 'the queue to drain');
+  const lost = [...added].filter((id) => !done.has(id));
+  t.deepEqual(lost, [], 'every added job ran');
+  t.true(added.size > 200);
+});
