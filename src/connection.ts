@@ -81,7 +81,10 @@ export class Connection extends EventEmitter {
     this.setMaxListeners(0);
     this.cluster = isCluster(config);
     this.base = createHandle(config);
-    const forward = (err: Error) => this.emit('error', wrapError(err, 'redis connection', commandTimeout));
+    const forward = (err: Error) => {
+      this.lastError = err;
+      this.emit('error', wrapError(err, 'redis connection', commandTimeout));
+    };
     this.base.on('error', forward);
     if (this.cluster) this.base.on('node-error' as 'error', forward);
     this.client = this.base.withCommandOptions({ timeout: commandTimeout });
@@ -130,12 +133,34 @@ export class Connection extends EventEmitter {
 
   /** The first connection is made (a cluster takes no commands before). */
   connected = false;
+  private lastError?: Error;
 
-  /** Wait for the first connection, but no longer than the command timeout. */
+  /**
+   * Wait for the first connection, but no longer than the command timeout. A
+   * refused login fails at once: retrying will not fix a wrong password.
+   */
   async whenConnected(what: string): Promise<void> {
+    const refused = () => {
+      const last = this.lastError;
+      if (last && /WRONGPASS|NOAUTH|NOPERM|invalid password/i.test(last.message)) {
+        return new ConnectionError(`${what}: Redis refused the login: ${last.message}`, { cause: last });
+      }
+      return undefined;
+    };
+    const early = refused();
+    if (early) throw early;
     let timer: NodeJS.Timeout | undefined;
+    let onError = () => undefined as void;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError()), this.commandTimeout);
+      timer = setTimeout(() => {
+        const cause = this.lastError ? `: ${this.lastError.message}` : '';
+        reject(new ConnectionError(`${what}: could not connect to Redis within ${this.commandTimeout} ms${cause}`));
+      }, this.commandTimeout);
+      onError = () => {
+        const err = refused();
+        if (err) reject(err);
+      };
+      this.on('error', onError);
     });
     try {
       await Promise.race([this.ready, timeout]);
@@ -143,12 +168,14 @@ export class Connection extends EventEmitter {
       throw wrapError(err, what, this.commandTimeout);
     } finally {
       clearTimeout(timer);
+      this.off('error', onError);
     }
   }
 
   private async connect(): Promise<void> {
     await this.base.connect();
     this.connected = true;
+    this.lastError = undefined;
     try {
       const nodes = this.cluster
         ? await Promise.all((this.base.masters ?? []).map((m) => this.base.nodeClient!(m)))

@@ -70,8 +70,8 @@ function describe(value: unknown): string {
 }
 
 function checkName(what: string, value: unknown): string {
-  if (typeof value !== 'string' || !SAFE_NAME.test(value)) {
-    fail(what, value, 'a string of 1 to 200 characters without whitespace, control characters, braces, *, ?, [, ] or \\');
+  if (typeof value !== 'string' || !SAFE_NAME.test(value) || !value.isWellFormed()) {
+    fail(what, value, 'a well-formed string of 1 to 200 characters without whitespace, control characters, braces, *, ?, [, ] or \\');
   }
   return value;
 }

@@ -4,4 +4,6 @@
 -- INCLUDE: claim
 -- Returns {id, token, payload or false, ...}.
 -- Keeps: an ID leaves queued and enters processing in the same step.
-return claim(tonumber(ARGV[1]), ARGV[2] == '1')
+local n = tonumber(ARGV[1])
+local ids, payloads = claim_read(n)
+return claim_write(ids, payloads, n, ARGV[2] == '1')

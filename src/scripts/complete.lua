@@ -7,17 +7,24 @@
 -- was still the current claim and '0' for a stale one, which changed nothing.
 -- Keeps: a finished ID leaves processing and committed together (so it can be
 -- queued again); with a pending rerun it moves from processing back to queued.
+-- All reads come before the first write (see add.lua).
 local ids, tokens = {}, {}
 for i = 3, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
   tokens[#tokens + 1] = ARGV[i + 1]
 end
-local flags, again, over = end_runs(ids, tokens)
+local n = tonumber(ARGV[1])
+local flags, live, again, over = end_runs_read(ids, tokens)
+local len = #again > 0 and enqueue_read() or 0
+if #over > 0 then redis.call('SCARD', K.committed) end
+local next, payloads = claim_read(n)
+
+end_runs_write(live, again)
 if #over > 0 then
   redis.call('SREM', K.committed, unpack(over))
   redis.call('HDEL', K.payload, unpack(over))
 end
-enqueue(again)
-local out = claim(tonumber(ARGV[1]), ARGV[2] == '1')
+enqueue(again, len)
+local out = claim_write(next, payloads, n, ARGV[2] == '1')
 table.insert(out, 1, flags)
 return out

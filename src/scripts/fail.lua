@@ -6,6 +6,7 @@
 -- Returns {flags, id, token, payload, ...} as complete does.
 -- Keeps: a failed ID leaves processing and committed (its payload stays for
 -- inspection with its failure record); with a pending rerun it is queued again.
+-- All reads of job state come before the first write (see add.lua).
 local logSize, logTtl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ids, tokens, errs = {}, {}, {}
 for i = 5, #ARGV, 3 do
@@ -13,13 +14,16 @@ for i = 5, #ARGV, 3 do
   tokens[#tokens + 1] = ARGV[i + 1]
   errs[ARGV[i]] = ARGV[i + 2]
 end
-local flags, again, over = end_runs(ids, tokens)
-for _, id in ipairs(again) do record_failure(id, errs[id], logSize, logTtl) end
-for _, id in ipairs(over) do record_failure(id, errs[id], logSize, logTtl) end
-if #over > 0 then
-  redis.call('SREM', K.committed, unpack(over))
-end
-enqueue(again)
-local out = claim(tonumber(ARGV[1]), ARGV[2] == '1')
+local n = tonumber(ARGV[1])
+local flags, live, again, over = end_runs_read(ids, tokens)
+local len = #again > 0 and enqueue_read() or 0
+if #over > 0 then redis.call('SCARD', K.committed) end
+local next, payloads = claim_read(n)
+
+end_runs_write(live, again)
+if #over > 0 then redis.call('SREM', K.committed, unpack(over)) end
+enqueue(again, len)
+local out = claim_write(next, payloads, n, ARGV[2] == '1')
+for _, id in ipairs(live) do record_failure(id, errs[id], logSize, logTtl) end
 table.insert(out, 1, flags)
 return out

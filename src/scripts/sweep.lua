@@ -9,6 +9,7 @@
 -- caller no longer holds the sweep lock (so two sweepers never overlap).
 -- Keeps: an ID moves from processing to queued in one step; removing it from
 -- processing voids the old claim, so the jammed worker's late result is a no-op.
+-- All reads of job state come before the first write (see add.lua).
 if redis.call('GET', K.lock) ~= ARGV[1] then return false end
 redis.call('PEXPIRE', K.lock, ARGV[6])
 local idle, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -17,19 +18,20 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ids = redis.call('ZRANGEBYSCORE', K.processing, '-inf', now - idle, 'LIMIT', 0, limit)
 if #ids == 0 then return {} end
-redis.call('ZREM', K.processing, unpack(ids))
--- The requeue itself is the rerun that was asked for.
+local len = enqueue_read()
+local payloads = redis.call('HMGET', K.payload, unpack(ids))
+
+-- The requeue itself is the rerun that was asked for (first write: a foreign
+-- rerun key fails the sweep before it moves anything).
 redis.call('SREM', K.rerun, unpack(ids))
+redis.call('ZREM', K.processing, unpack(ids))
+enqueue(ids, len)
 local message = 'jammed: processing for more than ' .. (idle / 1000000) .. ' s'
 local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for _, id in ipairs(ids) do
-  record_failure(id, cjson.encode({ id = id, message = message, jammed = true, time = at }), logSize, logTtl)
-end
-enqueue(ids)
-local payloads = redis.call('HMGET', K.payload, unpack(ids))
 local out = {}
 for i, id in ipairs(ids) do
-  out[#out + 1] = id
-  out[#out + 1] = payloads[i]
+  record_failure(id, cjson.encode({ id = id, message = message, jammed = true, time = at }), logSize, logTtl)
+  out[2 * i - 1] = id
+  out[2 * i] = payloads[i]
 end
 return out

@@ -1,11 +1,12 @@
--- end_runs(ids, tokens): keep only the runs whose (id, token) is still the current
--- claim, remove them from processing and split them into those with a pending
--- rerun (to be queued again) and those that are over.
+-- end_runs_read(ids, tokens): which runs are still the current claim of their
+-- ID, and which of those have a rerun pending. Reads only.
+-- end_runs_write(live, again): take the live runs out of processing and clear
+-- the reruns they satisfy.
 -- KEYS: processing rerun
 -- A run whose claim was taken away (jamGuard requeued it, maybe another worker
--- holds it now) is a stale run: it is left out, so it changes nothing.
-local function end_runs(ids, tokens)
-  local flags, live = {}, {}
+-- holds it now) is stale: it is left out, so it changes nothing.
+local function end_runs_read(ids, tokens)
+  local flags, live, again, over = {}, {}, {}, {}
   local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
   for i, id in ipairs(ids) do
     if scores[i] and tonumber(scores[i]) == tonumber(tokens[i]) then
@@ -15,17 +16,17 @@ local function end_runs(ids, tokens)
       flags[i] = '0'
     end
   end
-  local again, over = {}, {}
-  if #live > 0 then
-    redis.call('ZREM', K.processing, unpack(live))
-    local anyRerun = redis.call('EXISTS', K.rerun) == 1
-    for _, id in ipairs(live) do
-      if anyRerun and redis.call('SREM', K.rerun, id) == 1 then
-        again[#again + 1] = id
-      else
-        over[#over + 1] = id
-      end
-    end
+  local pending = {}
+  if #live > 0 and redis.call('EXISTS', K.rerun) == 1 then
+    pending = redis.call('SMISMEMBER', K.rerun, unpack(live))
   end
-  return table.concat(flags), again, over
+  for i, id in ipairs(live) do
+    if pending[i] == 1 then again[#again + 1] = id else over[#over + 1] = id end
+  end
+  return table.concat(flags), live, again, over
+end
+
+local function end_runs_write(live, again)
+  if #live > 0 then redis.call('ZREM', K.processing, unpack(live)) end
+  if #again > 0 then redis.call('SREM', K.rerun, unpack(again)) end
 end

@@ -1,7 +1,7 @@
--- record_failure(id, err): count one more failure of an ID in the failed zset,
--- keep the error as its last error, and append it to the bounded error log.
+-- record_failure(id, err, logSize, logTtl): count one more failure of an ID in
+-- the failed zset, keep the error as its last error, and add it to the bounded
+-- error log. These keys hold no job state: a script writes them last.
 -- KEYS: failed failinfo errors
--- logSize and logTtl come from the including script's ARGV.
 local function record_failure(id, err, logSize, logTtl)
   redis.call('ZINCRBY', K.failed, 1, id)
   redis.call('HSET', K.failinfo, id, err)
