@@ -9,7 +9,7 @@ import { Connection, wrapError } from './connection.js';
 import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
-import { runScript, type ScriptName, type ScriptReply } from './scripts.js';
+import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
 import { Worker, type AsyncHandler, type CallbackHandler, type Handler, type WorkerHost } from './worker.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
@@ -61,11 +61,14 @@ interface PendingAdd {
 
 /** IDs per add script call: bounds the time one call holds Redis. */
 const ADD_CHUNK = 1000;
+/** Failure records looked at per trimFailed call. */
+const TRIM_PAGE = 500;
 
 export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements WorkerHost {
   readonly name: string;
   readonly keys: QueueKeys;
   readonly options: ResolvedOptions;
+  private readonly scriptKeys: ScriptKeys;
   /** @internal */
   readonly connection: Connection;
   private worker?: Worker;
@@ -81,6 +84,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     this.name = resolved.name;
     this.options = resolved.options;
     this.keys = queueKeys(this.options.prefix, this.name);
+    this.scriptKeys = scriptKeys(this.keys);
     this.connection = Connection.acquire(this.options.redis, this.options.commandTimeout);
     this.connection.on('error', this.onConnectionError);
     this.connection.ready.then(
@@ -244,7 +248,28 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   async removeFailed(...ids: Array<string | number>): Promise<number> {
     const list = ids.map((id) => new Job(id).id);
     if (!list.length) return 0;
-    return Number(await this.run('removeFailed', list, 'removing failed jobs'));
+    return Number(await this.run('removeFailed', ['', ...list], 'removing failed jobs'));
+  }
+
+  /**
+   * Forget failure records whose last failure is more than `olderThan` seconds
+   * old: failure records stay until then, so call this now and then (from the
+   * same cron as the jam guard). Resolves how many it removed.
+   */
+  async trimFailed(options: { olderThan: number }): Promise<number> {
+    const { olderThan } = options ?? {};
+    if (typeof olderThan !== 'number' || !Number.isFinite(olderThan) || olderThan < 0) {
+      throw new TypeError('trimFailed takes { olderThan: seconds >= 0 }');
+    }
+    const cutoff = String(Date.now() - olderThan * 1000);
+    let removed = 0;
+    for (let offset = 0; ; ) {
+      const ids = (await this.command(['ZRANGE', this.keys.failed, String(offset), String(offset + TRIM_PAGE - 1)], 'trimming failed jobs')) as string[];
+      if (!ids.length) return removed;
+      const gone = Number(await this.run('removeFailed', [cutoff, ...ids], 'trimming failed jobs'));
+      removed += gone;
+      offset += ids.length - gone;
+    }
   }
 
   /**
@@ -269,7 +294,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   async run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
     if (!this.connection.connected) await this.connection.whenConnected(what);
     try {
-      return await runScript(this.connection.client, name, this.keys, args);
+      return await runScript(this.connection.client, name, this.scriptKeys, args);
     } catch (err) {
       throw await this.explain(err, what);
     }

@@ -64,13 +64,20 @@ export interface ScriptRunner {
   [name: string]: unknown;
 }
 
-/** Run a script against a queue's keys; `args` become ARGV. */
+/** Each script's KEYS for one queue, worked out once per queue object. */
+export type ScriptKeys = Record<ScriptName, readonly string[]>;
+
+export function scriptKeys(keys: QueueKeys): ScriptKeys {
+  return Object.fromEntries(NAMES.map((n) => [n, built[n].keys.map((k) => keys[k])])) as unknown as ScriptKeys;
+}
+
+/** Run a script with its KEYS (from scriptKeys); `args` become ARGV. */
 export function runScript(
   runner: ScriptRunner,
   name: ScriptName,
-  keys: QueueKeys,
+  keys: ScriptKeys,
   args: readonly RedisArgument[],
 ): Promise<ScriptReply> {
   const call = runner[name] as (this: ScriptRunner, k: readonly string[], a: readonly RedisArgument[]) => Promise<ScriptReply>;
-  return call.call(runner, built[name].keys.map((k) => keys[k]), args);
+  return call.call(runner, keys[name], args);
 }

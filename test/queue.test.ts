@@ -190,6 +190,27 @@ forEachBackend((test, ctx) => {
     t.is(await ctx.backend.inspect.exists([q.keys.failed, q.keys.failinfo, q.keys.payload]), 0);
   });
 
+  test('trimFailed forgets failure records older than a given age, and keeps newer ones', async (t) => {
+    const q = ctx.queue();
+    q.process(async () => {
+      throw new Error('x');
+    });
+    await q.addJobs(['old1', 'old2', 'old3'].map((id) => new Job(id, { id })));
+    await until(async () => (await q.countFailed()) === 3);
+    await q.stopProcessing();
+    // age two of the records by hand: their last failure was an hour ago
+    const hourAgo = Date.now() - 3_600_000;
+    for (const id of ['old1', 'old2']) {
+      await ctx.backend.inspect.hSet(q.keys.failinfo, id, JSON.stringify({ message: 'x', time: hourAgo }));
+    }
+    t.is(await q.trimFailed({ olderThan: 600 }), 2);
+    t.deepEqual((await q.getFailed()).map((f) => f.id), ['old3']);
+    t.is(Number(await ctx.backend.inspect.sendCommand(['HLEN', q.keys.payload])), 1, 'payloads of trimmed IDs go too');
+    t.is(await q.trimFailed({ olderThan: 0 }), 1);
+    t.is(await q.countFailed(), 0);
+    await t.throwsAsync(q.trimFailed({ olderThan: -1 }), { instanceOf: TypeError });
+  });
+
   test('the error log is bounded and expires', async (t) => {
     const q = ctx.queue({ errorLogSize: 3, errorLogTtl: 100 });
     q.process(async (job) => {

@@ -1,17 +1,33 @@
--- remove-failed: forget the failure records of IDs.
+-- remove-failed: forget the failure records of IDs; with a cutoff, only those
+-- whose last failure is older than it (trimming by age).
 -- KEYS: committed payload failed failinfo
--- ARGV: ids
--- Returns how many IDs had a failure record.
+-- ARGV: cutoff (ms since the epoch, or '' for none), then ids
+-- Returns how many records it removed.
 -- Keeps: the payload of a committed ID (queued or processing) is left alone;
 -- that of an ID no longer committed goes with its failure record.
-local removed = 0
-for _, id in ipairs(ARGV) do
-  if redis.call('ZREM', K.failed, id) == 1 then
-    removed = removed + 1
-    redis.call('HDEL', K.failinfo, id)
-    if redis.call('SISMEMBER', K.committed, id) == 0 then
-      redis.call('HDEL', K.payload, id)
+local cutoff = tonumber(ARGV[1])
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+if #ids == 0 then return 0 end
+local scores = redis.call('ZMSCORE', K.failed, unpack(ids))
+local infos = redis.call('HMGET', K.failinfo, unpack(ids))
+local gone = {}
+for i, id in ipairs(ids) do
+  if scores[i] then
+    local at
+    if cutoff then
+      local ok, record = pcall(cjson.decode, infos[i] or '')
+      at = ok and type(record) == 'table' and tonumber(record.time) or nil
     end
+    -- a record without a readable time counts as old
+    if not cutoff or not at or at < cutoff then gone[#gone + 1] = id end
   end
 end
-return removed
+if #gone == 0 then return 0 end
+local committed = redis.call('SMISMEMBER', K.committed, unpack(gone))
+redis.call('ZREM', K.failed, unpack(gone))
+redis.call('HDEL', K.failinfo, unpack(gone))
+for i, id in ipairs(gone) do
+  if committed[i] == 0 then redis.call('HDEL', K.payload, id) end
+end
+return #gone
