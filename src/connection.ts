@@ -50,6 +50,21 @@ function createHandle(config: RedisConfig): RedisHandle {
   return createClient({ ...options, scripts: scriptDefinitions }) as unknown as RedisHandle;
 }
 
+/**
+ * Queue objects share a connection when their configs are equal: a URL, or
+ * options that are plain data. Options holding functions are compared by identity.
+ */
+function configKey(config: RedisConfig, commandTimeout: number): unknown {
+  try {
+    return JSON.stringify([config, commandTimeout], (_k, v: unknown) => {
+      if (typeof v === 'function') throw new TypeError('not plain data');
+      return v;
+    });
+  } catch {
+    return config;
+  }
+}
+
 /** Turn node-redis's errors into ours: a clear message, never an empty one. */
 export function wrapError(err: unknown, what: string, timeout: number): Error {
   if (err instanceof ConvoyError || err instanceof ErrorReply) return err as Error;
@@ -111,11 +126,11 @@ export class Connection extends EventEmitter {
 
   /** The shared connection for a config, created on first use. */
   static acquire(config: RedisConfig, commandTimeout: number): Connection {
-    const key = typeof config === 'string' ? `${config}\0${commandTimeout}` : config;
+    const key = configKey(config, commandTimeout);
     let conn = Connection.shared.get(key);
-    if (!conn || conn.commandTimeout !== commandTimeout) {
+    if (!conn) {
       conn = new Connection(key, config, commandTimeout);
-      if (!Connection.shared.has(key)) Connection.shared.set(key, conn);
+      Connection.shared.set(key, conn);
     }
     conn.refs++;
     return conn;

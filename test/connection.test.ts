@@ -92,6 +92,19 @@ test('queue objects on one Redis URL share one connection and release it on clos
   await c.close();
 });
 
+test('equal option objects share a connection; options holding functions do not', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const a = createQueue(name(), { redis: { url: server.url } });
+  const b = createQueue(name(), { redis: { url: server.url } });
+  const reconnectStrategy = () => 100;
+  const c = createQueue(name(), { redis: { url: server.url, socket: { reconnectStrategy } } });
+  t.teardown(() => Promise.all([a.close(), b.close(), c.close()]));
+  t.is(a.connection, b.connection);
+  t.not(a.connection, c.connection);
+  t.is(await c.addJob(new Job(1)), 'queued');
+});
+
 test('an idle worker sends about one command per blocking timeout', async (t) => {
   // on a server of its own, so other tests' workers do not count
   const server = await startRedisServer();
