@@ -36,6 +36,10 @@ demo: deps
 bench: deps
 	npx tsx benchmarks/run.ts $(if $(QUICK),--quick,)
 
+.PHONY: chaos
+chaos: deps
+	npx tsx chaos/run.ts $(if $(DURATION),--duration $(DURATION),) $(if $(SOAK),--soak,)
+
 .PHONY: build
 build: node_modules
 	rm -rf dist

@@ -27,7 +27,6 @@ export interface RedisHandle extends ScriptRunner {
   duplicate(overrides?: object): RedisHandle;
   readonly options?: unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
-  withCommandOptions(options: { timeout: number }): RedisHandle;
   sendCommand(...args: unknown[]): Promise<unknown>;
   blPop(key: string, timeout: number): Promise<unknown>;
   readonly isReady: boolean;
@@ -65,6 +64,27 @@ function configKey(config: RedisConfig, commandTimeout: number): unknown {
   }
 }
 
+/**
+ * Reject with a ConnectionError when `promise` has not settled within `ms`.
+ * node-redis's own command timeout stops counting once a command is written,
+ * so a frozen server or a silent network would hang the caller for ever.
+ */
+export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new ConnectionError(`${what}: Redis did not answer within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
 /** Turn node-redis's errors into ours: a clear message, never an empty one. */
 export function wrapError(err: unknown, what: string, timeout: number): Error {
   if (err instanceof ConvoyError || err instanceof ErrorReply) return err as Error;
@@ -75,12 +95,11 @@ export function wrapError(err: unknown, what: string, timeout: number): Error {
 }
 
 export class Connection extends EventEmitter {
-  /** The command client, with the command timeout applied to every call. */
+  /** The command client; callers bound each call with `deadline`. */
   readonly client: RedisHandle;
   /** Warnings about the server found on connect, told to each queue that attaches. */
   readonly warnings: string[] = [];
   readonly ready: Promise<void>;
-  private readonly base: RedisHandle;
   private readonly pool: Pool<RedisHandle>;
   private refs = 0;
 
@@ -95,20 +114,19 @@ export class Connection extends EventEmitter {
     // Every queue object on this config listens here.
     this.setMaxListeners(0);
     this.cluster = isCluster(config);
-    this.base = createHandle(config);
+    this.client = createHandle(config);
     const forward = (err: Error) => {
       this.lastError = err;
       this.emit('error', wrapError(err, 'redis connection', commandTimeout));
     };
-    this.base.on('error', forward);
-    if (this.cluster) this.base.on('node-error' as 'error', forward);
-    this.client = this.base.withCommandOptions({ timeout: commandTimeout });
+    this.client.on('error', forward);
+    if (this.cluster) this.client.on('node-error' as 'error', forward);
     this.pool = genericPool.createPool<RedisHandle>(
       {
         create: async () => {
           // A blocking connection does not retry on its own: while Redis is
           // down the pool's create fails fast and the worker backs off and asks again.
-          const c = this.base.duplicate(this.blockingOverrides());
+          const c = this.client.duplicate(this.blockingOverrides());
           c.on('error', (err) => log('blocking connection: %s', err.message));
           await c.connect();
           return c;
@@ -142,7 +160,7 @@ export class Connection extends EventEmitter {
       const defaults = this.config.cluster.defaults ?? {};
       return { minimizeConnections: true, defaults: { ...defaults, socket: { ...defaults.socket, reconnectStrategy: false } } };
     }
-    const socket = (this.base.options as { socket?: object } | undefined)?.socket;
+    const socket = (this.client.options as { socket?: object } | undefined)?.socket;
     return { socket: { ...socket, reconnectStrategy: false } };
   }
 
@@ -188,15 +206,15 @@ export class Connection extends EventEmitter {
   }
 
   private async connect(): Promise<void> {
-    await this.base.connect();
+    await this.client.connect();
     this.connected = true;
     this.lastError = undefined;
     try {
       const nodes = this.cluster
-        ? await Promise.all((this.base.masters ?? []).map((m) => this.base.nodeClient!(m)))
+        ? await Promise.all((this.client.masters ?? []).map((m) => this.client.nodeClient!(m)))
         : [this.client];
       for (const node of nodes) {
-        const info = String(await node.withCommandOptions({ timeout: this.commandTimeout }).sendCommand(['INFO', 'memory']));
+        const info = String(await deadline(node.sendCommand(['INFO', 'memory']), this.commandTimeout, 'INFO memory'));
         const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
         if (policy && policy !== 'noeviction') {
           const message = `Redis maxmemory-policy is ${policy}: under memory pressure Redis will delete keys, and jobs with them; set it to noeviction`;
@@ -251,7 +269,7 @@ export class Connection extends EventEmitter {
     signal.addEventListener('abort', drop, { once: true });
     const timeout = seconds * 1000 + this.commandTimeout;
     try {
-      const reply = await conn.withCommandOptions({ timeout }).blPop(key, seconds);
+      const reply = await deadline(conn.blPop(key, seconds), timeout, 'waiting for jobs');
       return reply !== null;
     } catch (err) {
       if (signal.aborted) return false;
@@ -270,10 +288,10 @@ export class Connection extends EventEmitter {
     await this.pool.drain();
     await this.pool.clear();
     try {
-      if (this.base.isReady) await this.base.close();
-      else this.base.destroy();
+      if (this.client.isReady) await this.client.close();
+      else this.client.destroy();
     } catch {
-      this.base.destroy();
+      this.client.destroy();
     }
   }
 }

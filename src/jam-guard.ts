@@ -18,7 +18,16 @@ export const SWEEP_LOCK_MS = 30_000;
 export async function sweep(host: WorkerHost, idleSeconds: number): Promise<Job[]> {
   const { keys, options } = host;
   const token = randomUUID();
-  const locked = await host.command(['SET', keys.lock, token, 'NX', 'PX', String(SWEEP_LOCK_MS)], 'locking the jam guard');
+  const unlock = () =>
+    host.run('unlock', [token], 'unlocking the jam guard').catch((err: Error) => log('unlock failed: %s', err.message));
+  let locked: unknown;
+  try {
+    locked = await host.command(['SET', keys.lock, token, 'NX', 'PX', String(SWEEP_LOCK_MS)], 'locking the jam guard');
+  } catch (err) {
+    // The SET may still have happened: free the lock rather than leave it for its TTL.
+    void unlock();
+    throw err;
+  }
   if (locked === null) {
     log('%s: another jam guard sweep is running', keys.processing);
     return [];
@@ -48,7 +57,7 @@ export async function sweep(host: WorkerHost, idleSeconds: number): Promise<Job[
       if (reply.length / 2 < SWEEP_BATCH) break;
     }
   } finally {
-    await host.run('unlock', [token], 'unlocking the jam guard').catch((err: Error) => log('unlock failed: %s', err.message));
+    await unlock();
   }
   return requeued;
 }

@@ -99,7 +99,21 @@ function strictValue(this: unknown, key: string, value: unknown): unknown {
     case 'bigint':
       throw new InvalidPayloadError(`payload${where(key)} is a ${typeof value}, which JSON cannot keep`);
     default:
+      if (value !== null) plainData(value as object, key);
       return value;
+  }
+}
+
+/** Only arrays and plain objects: a Map, Set, typed array or boxed number would arrive as something else. */
+function plainData(value: object, key: string): void {
+  if (Array.isArray(value)) return;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto !== Object.prototype && proto !== null) {
+    const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+    throw new InvalidPayloadError(`payload${where(key)} is a ${kind}, which JSON cannot keep (use plain objects and arrays)`);
+  }
+  if (Object.getOwnPropertySymbols(value).length > 0) {
+    throw new InvalidPayloadError(`payload${where(key)} has symbol keys, which JSON drops`);
   }
 }
 

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { ErrorReply, type RedisArgument } from 'redis';
 import { ActiveJob, Job, decodePayload, encodePayload } from './job.js';
-import { Connection, wrapError } from './connection.js';
+import { Connection, deadline, wrapError } from './connection.js';
 import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
@@ -61,8 +61,8 @@ interface PendingAdd {
 
 /** IDs per add script call: bounds the time one call holds Redis. */
 const ADD_CHUNK = 1000;
-/** Failure records looked at per trimFailed call. */
-const TRIM_PAGE = 500;
+/** Failure records read or removed per script call (Lua takes some thousands of arguments at most). */
+const PAGE = 1000;
 
 export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements WorkerHost {
   readonly name: string;
@@ -230,16 +230,21 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1) {
       throw new TypeError('getFailed takes { offset: integer >= 0, limit: integer >= 1 }');
     }
-    const reply = (await this.run('failed', [String(offset), String(limit)], 'reading failed jobs')) as ScriptReply[];
     const out: FailedJob<P>[] = [];
-    for (let i = 0; i < reply.length; i += 4) {
-      const id = String(reply[i]);
-      out.push({
-        id,
-        count: Number(reply[i + 1]),
-        lastError: parseRecord(reply[i + 2] as string | null),
-        payload: readablePayload(reply[i + 3] as string | null, this.keys.payload, id) as P | undefined,
-      });
+    for (let at = offset; out.length < limit; ) {
+      const page = Math.min(limit - out.length, PAGE);
+      const reply = (await this.run('failed', [String(at), String(page)], 'reading failed jobs')) as ScriptReply[];
+      for (let i = 0; i < reply.length; i += 4) {
+        const id = String(reply[i]);
+        out.push({
+          id,
+          count: Number(reply[i + 1]),
+          lastError: parseRecord(reply[i + 2] as string | null),
+          payload: readablePayload(reply[i + 3] as string | null, this.keys.payload, id) as P | undefined,
+        });
+      }
+      if (reply.length / 4 < page) break;
+      at += page;
     }
     return out;
   }
@@ -247,8 +252,11 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   /** Forget failure records. Resolves how many there were. */
   async removeFailed(...ids: Array<string | number>): Promise<number> {
     const list = ids.map((id) => new Job(id).id);
-    if (!list.length) return 0;
-    return Number(await this.run('removeFailed', ['', ...list], 'removing failed jobs'));
+    let removed = 0;
+    for (let i = 0; i < list.length; i += PAGE) {
+      removed += Number(await this.run('removeFailed', ['', ...list.slice(i, i + PAGE)], 'removing failed jobs'));
+    }
+    return removed;
   }
 
   /**
@@ -264,7 +272,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     const cutoff = String(Date.now() - olderThan * 1000);
     let removed = 0;
     for (let offset = 0; ; ) {
-      const ids = (await this.command(['ZRANGE', this.keys.failed, String(offset), String(offset + TRIM_PAGE - 1)], 'trimming failed jobs')) as string[];
+      const ids = (await this.command(['ZRANGE', this.keys.failed, String(offset), String(offset + PAGE - 1)], 'trimming failed jobs')) as string[];
       if (!ids.length) return removed;
       const gone = Number(await this.run('removeFailed', [cutoff, ...ids], 'trimming failed jobs'));
       removed += gone;
@@ -294,7 +302,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   async run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
     if (!this.connection.connected) await this.connection.whenConnected(what);
     try {
-      return await runScript(this.connection.client, name, this.scriptKeys, args);
+      return await deadline(runScript(this.connection.client, name, this.scriptKeys, args), this.options.commandTimeout, what);
     } catch (err) {
       throw await this.explain(err, what);
     }
@@ -304,7 +312,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   async command(args: string[], what: string): Promise<unknown> {
     if (!this.connection.connected) await this.connection.whenConnected(what);
     try {
-      return await this.connection.send(args);
+      return await deadline(this.connection.send(args), this.options.commandTimeout, what);
     } catch (err) {
       throw await this.explain(err, what);
     }
@@ -314,7 +322,11 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   private async explain(err: unknown, what: string): Promise<Error> {
     if (err instanceof ErrorReply && err.message.includes('WRONGTYPE')) {
       try {
-        const types = await Promise.all(KEY_NAMES.map((k) => this.connection.send(['TYPE', this.keys[k]])));
+        const types = await deadline(
+          Promise.all(KEY_NAMES.map((k) => this.connection.send(['TYPE', this.keys[k]]))),
+          this.options.commandTimeout,
+          what,
+        );
         const i = KEY_NAMES.findIndex((k, n) => types[n] !== 'none' && types[n] !== KEY_TYPES[k]);
         if (i >= 0) {
           const k = KEY_NAMES[i];

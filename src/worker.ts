@@ -49,6 +49,8 @@ interface Run {
 }
 
 const MAX_REPORT_ATTEMPTS = 8;
+/** Jobs claimed or reported per script call: bounds its time and its Lua argument lists. */
+export const MAX_BATCH = 1000;
 const BACKOFF_MS = [50, 100, 250, 500, 1000, 2000];
 
 export class Worker {
@@ -115,7 +117,7 @@ export class Worker {
     let skipClaim = false;
     let failures = 0;
     while (this.running) {
-      const free = options.concurrency - this.busy;
+      const free = Math.min(options.concurrency - this.busy, MAX_BATCH);
       if (free <= 0) {
         skipClaim = await new Promise<boolean>((resolve) => (this.slotWaiter = resolve));
         this.slotWaiter = undefined;
@@ -162,15 +164,18 @@ export class Worker {
   }
 
   /**
-   * Start the runs of a claim reply, read from `offset` as (id, token, payload)
-   * triples, for `reserved` slots already counted in `busy`. Returns how many
-   * started; the slots left over are given back.
+   * Start the runs of a claim reply, read from `offset` as a token followed by
+   * (id, payload) pairs, for `reserved` slots already counted in `busy`.
+   * Returns how many started; the slots left over are given back.
    */
   private startRuns(reply: ScriptReply[], offset: number, reserved: number): number {
-    const got = (reply.length - offset) / 3;
+    const got = reply.length > offset ? (reply.length - offset - 1) / 2 : 0;
     this.busy -= reserved - got;
-    for (let i = offset; i < reply.length; i += 3) {
-      this.start(String(reply[i]), String(reply[i + 1]), reply[i + 2] as string | null);
+    if (got > 0) {
+      const token = String(reply[offset]);
+      for (let i = offset + 1; i < reply.length; i += 2) {
+        this.start(String(reply[i]), token, reply[i + 1] as string | null);
+      }
     }
     if (got < reserved) this.slotFreed(true);
     return got;
@@ -271,8 +276,8 @@ export class Worker {
     if (this.abandoned) return;
     const done = batch.filter((r) => !r.error);
     const failed = batch.filter((r) => r.error);
-    if (done.length) void this.write(done, false);
-    if (failed.length) void this.write(failed, true);
+    for (let i = 0; i < done.length; i += MAX_BATCH) void this.write(done.slice(i, i + MAX_BATCH), false);
+    for (let i = 0; i < failed.length; i += MAX_BATCH) void this.write(failed.slice(i, i + MAX_BATCH), true);
   }
 
   private async write(batch: Run[], failed: boolean): Promise<void> {

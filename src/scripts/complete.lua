@@ -2,29 +2,35 @@
 -- slots they free (one round trip per batch of completions).
 -- KEYS: queued committed processing payload rerun wake
 -- ARGV: n (jobs to claim), rearm ('1'/'0'), then pairs: id, token
--- INCLUDE: end-runs enqueue claim
--- Returns {flags, id, token, payload, ...}: flags has '1' for each pair that
--- was still the current claim and '0' for a stale one, which changed nothing.
+-- INCLUDE: present end-runs enqueue claim
+-- Returns {flags, token, id, payload, ...}: flags has '1' for each pair that
+-- was still the current claim and '0' for a stale one, which changed nothing;
+-- the rest is the claim, as claim.lua returns it.
 -- Keeps: a finished ID leaves processing and committed together (so it can be
 -- queued again); with a pending rerun it moves from processing back to queued.
--- All reads come before the first write (see add.lua).
+-- Every job-state key is read (or popped first) before any other write.
 local ids, tokens = {}, {}
 for i = 3, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
   tokens[#tokens + 1] = ARGV[i + 1]
 end
 local n = tonumber(ARGV[1])
-local flags, live, again, over = end_runs_read(ids, tokens)
+-- Payloads and reruns are optional: one EXISTS skips both when neither is used.
+local withPayload, withRerun = false, false
+if redis.call('EXISTS', K.payload, K.rerun) > 0 then
+  withPayload = present(K.payload, 'hash')
+  withRerun = present(K.rerun, 'set')
+end
+local flags, live, again, over = end_runs_read(ids, tokens, withRerun)
 local len = #again > 0 and enqueue_read() or 0
-if #over > 0 then redis.call('SCARD', K.committed) end
-local next, payloads = claim_read(n)
+local next, payloads = claim_pop(n, withPayload)
 
 end_runs_write(live, again)
 if #over > 0 then
   redis.call('SREM', K.committed, unpack(over))
-  redis.call('HDEL', K.payload, unpack(over))
+  if withPayload then redis.call('HDEL', K.payload, unpack(over)) end
 end
-enqueue(again, len)
+enqueue(again, len - #next)
 local out = claim_write(next, payloads, n, ARGV[2] == '1')
 table.insert(out, 1, flags)
 return out

@@ -2,11 +2,11 @@
 -- claim up to ARGV[1] next jobs for the freed slots.
 -- KEYS: queued committed processing payload rerun failed failinfo errors wake
 -- ARGV: n, rearm, error log size, error log TTL (s), then triples: id, token, error JSON
--- INCLUDE: end-runs enqueue claim record-failure
--- Returns {flags, id, token, payload, ...} as complete does.
+-- INCLUDE: present end-runs enqueue claim record-failure
+-- Returns {flags, token, id, payload, ...} as complete does.
 -- Keeps: a failed ID leaves processing and committed (its payload stays for
 -- inspection with its failure record); with a pending rerun it is queued again.
--- All reads of job state come before the first write (see add.lua).
+-- Every job-state key is read (or popped first) before any other write.
 local logSize, logTtl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ids, tokens, errs = {}, {}, {}
 for i = 5, #ARGV, 3 do
@@ -15,14 +15,14 @@ for i = 5, #ARGV, 3 do
   errs[ARGV[i]] = ARGV[i + 2]
 end
 local n = tonumber(ARGV[1])
-local flags, live, again, over = end_runs_read(ids, tokens)
+local withPayload = present(K.payload, 'hash')
+local flags, live, again, over = end_runs_read(ids, tokens, present(K.rerun, 'set'))
 local len = #again > 0 and enqueue_read() or 0
-if #over > 0 then redis.call('SCARD', K.committed) end
-local next, payloads = claim_read(n)
+local next, payloads = claim_pop(n, withPayload)
 
 end_runs_write(live, again)
 if #over > 0 then redis.call('SREM', K.committed, unpack(over)) end
-enqueue(again, len)
+enqueue(again, len - #next)
 local out = claim_write(next, payloads, n, ARGV[2] == '1')
 for _, id in ipairs(live) do record_failure(id, errs[id], logSize, logTtl) end
 table.insert(out, 1, flags)

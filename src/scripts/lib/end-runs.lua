@@ -1,11 +1,11 @@
--- end_runs_read(ids, tokens): which runs are still the current claim of their
--- ID, and which of those have a rerun pending. Reads only.
+-- end_runs_read(ids, tokens, withRerun): which runs are still the current claim
+-- of their ID, and which of those have a rerun pending. Reads only.
 -- end_runs_write(live, again): take the live runs out of processing and clear
 -- the reruns they satisfy.
 -- KEYS: processing rerun
 -- A run whose claim was taken away (jamGuard requeued it, maybe another worker
 -- holds it now) is stale: it is left out, so it changes nothing.
-local function end_runs_read(ids, tokens)
+local function end_runs_read(ids, tokens, withRerun)
   local flags, live, again, over = {}, {}, {}, {}
   local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
   for i, id in ipairs(ids) do
@@ -17,9 +17,7 @@ local function end_runs_read(ids, tokens)
     end
   end
   local pending = {}
-  if #live > 0 and redis.call('EXISTS', K.rerun) == 1 then
-    pending = redis.call('SMISMEMBER', K.rerun, unpack(live))
-  end
+  if withRerun and #live > 0 then pending = redis.call('SMISMEMBER', K.rerun, unpack(live)) end
   for i, id in ipairs(live) do
     if pending[i] == 1 then again[#again + 1] = id else over[#over + 1] = id end
   end

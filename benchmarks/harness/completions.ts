@@ -1,0 +1,71 @@
+/**
+ * Counts finished jobs for a worker and lets a scenario wait for "N done".
+ * A library that stops making progress fails the wait instead of hanging the
+ * run, so a broken library makes the process exit non-zero.
+ */
+/** Anything with EventEmitter-style `on`: the libraries' queue and worker objects. */
+export interface Emitter {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+export class Completions {
+  count = 0;
+  private failure?: Error;
+  private waiters: Array<{ n: number; resolve(): void; reject(err: Error): void }> = [];
+
+  add(k = 1): void {
+    this.count += k;
+    if (this.waiters.length === 0) return;
+    this.waiters = this.waiters.filter((w) => {
+      if (this.count < w.n) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** The library reported an error (a failed no-op job, a connection error): the run is void. */
+  fail(err: unknown): void {
+    this.failure ??= err instanceof Error ? err : new Error(String(err));
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(this.failure);
+  }
+
+  /**
+   * Count the library's per-job completion event; its failure event (a no-op
+   * job must not fail) and 'error' void the run.
+   */
+  follow(emitter: Emitter, events: { completed: string; failed: string }): this {
+    emitter.on(events.completed, () => this.add());
+    emitter.on(events.failed, (_job: unknown, err: unknown) => this.fail(err));
+    emitter.on('error', (err: unknown) => this.fail(err));
+    return this;
+  }
+
+  /** Resolve when `n` jobs are done; reject after `stallMs` without progress. */
+  until(n: number, stallMs: number): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.count >= n) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let seen = this.count;
+      // Checks progress rather than total time: a slow library is fine, a stuck one is not.
+      const timer = setInterval(() => {
+        if (this.count === seen) {
+          this.fail(new Error(`no job finished for ${stallMs} ms: ${this.count} of ${n} done`));
+        }
+        seen = this.count;
+      }, stallMs);
+      this.waiters.push({
+        n,
+        resolve: () => {
+          clearInterval(timer);
+          resolve();
+        },
+        reject: (err) => {
+          clearInterval(timer);
+          reject(err);
+        },
+      });
+    });
+  }
+}

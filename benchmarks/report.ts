@@ -1,0 +1,165 @@
+/**
+ * Turns the suite's results into the report: ratios to the best peer and to
+ * raw, convoy's targets, and the Markdown tables (printed and written next to
+ * a JSON copy).
+ */
+import { LIB_NAMES as LIBS, PEERS, type LibName } from './harness/adapter.js';
+import type { Spread } from './harness/util.js';
+import type { IdleResult, LatencyResult, SuiteResults, ThroughputResult } from './suite.js';
+
+export interface Meta {
+  readonly date: string;
+  /** git commit of the convoy code measured */
+  readonly commit: string;
+  readonly mode: 'full' | 'quick';
+  readonly node: string;
+  readonly redis: string;
+  readonly cpu: string;
+  readonly cores: number;
+  readonly n: number;
+  readonly runs: number;
+  readonly versions: Record<string, string>;
+  /** 1-minute load average at start and end: other work on the machine skews the numbers. */
+  readonly loadBefore: number;
+  readonly loadAfter?: number;
+  readonly seconds?: number;
+}
+
+export interface Ratios {
+  /** median jobs/s over the best median of BullMQ and Bee-Queue */
+  readonly vsBestPeer?: number;
+  readonly vsRaw?: number;
+}
+
+export interface Target {
+  readonly target: string;
+  readonly value: string;
+  readonly met: boolean;
+}
+
+export interface Report extends SuiteResults {
+  meta: Meta;
+  throughput: Array<ThroughputResult & Ratios>;
+  targets: Target[];
+}
+
+export function buildReport(meta: Meta, results: SuiteResults): Report {
+  const rate = (scenario: string, lib: LibName) =>
+    results.throughput.find((t) => t.scenario === scenario && t.lib === lib)?.jobsPerSec.median;
+  // Grouped by scenario (in the suite's order), libraries in their usual order within each.
+  const order = [...new Set(results.throughput.map((t) => t.scenario))];
+  const sorted = [...results.throughput].sort(
+    (a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario) || LIBS.indexOf(a.lib) - LIBS.indexOf(b.lib),
+  );
+  const throughput = sorted.map((t) => {
+    const peers = PEERS.map((p) => rate(t.scenario, p)).filter((x): x is number => x !== undefined);
+    const raw = rate(t.scenario, 'raw');
+    return {
+      ...t,
+      ...(peers.length ? { vsBestPeer: t.jobsPerSec.median / Math.max(...peers) } : {}),
+      ...(raw ? { vsRaw: t.jobsPerSec.median / raw } : {}),
+    };
+  });
+  const report: Report = { meta, ...results, throughput, targets: [] };
+  report.targets = targets(report);
+  return report;
+}
+
+/** convoy's targets; a metric that was not measured is left out. */
+function targets(r: Report): Target[] {
+  const out: Target[] = [];
+  for (const t of r.throughput.filter((x) => x.lib === 'convoy')) {
+    if (t.vsBestPeer === undefined || t.vsRaw === undefined) continue;
+    out.push({
+      target: `${t.scenario}: ≥ 1.5× best peer and above raw`,
+      value: `${ratio(t.vsBestPeer)} peer, ${ratio(t.vsRaw)} raw`,
+      met: t.vsBestPeer >= 1.5 && t.vsRaw > 1,
+    });
+  }
+  const lat = r.latency.find((l) => l.lib === 'convoy');
+  if (lat) out.push({ target: 'latency p50 < 2 ms', value: `${ms(lat.p50.median)} ms`, met: lat.p50.median < 2 });
+  const idle = r.idle.find((i) => i.lib === 'convoy');
+  if (idle) out.push({ target: 'idle worker ≤ 1 command/s', value: `${idle.commandsPerSecond.toFixed(2)}/s`, met: idle.commandsPerSecond <= 1 });
+  for (const key of ['process-c1', 'process-c32']) {
+    const c = r.throughput.find((t) => t.scenario === key && t.lib === 'convoy');
+    const raw = r.throughput.find((t) => t.scenario === key && t.lib === 'raw');
+    if (c && raw) {
+      out.push({
+        target: `${key}: commands/job ≤ raw + 2`,
+        value: `${c.commandsPerJob.toFixed(2)} vs raw ${raw.commandsPerJob.toFixed(2)}`,
+        met: c.commandsPerJob <= raw.commandsPerJob + 2,
+      });
+    }
+  }
+  return out;
+}
+
+const int = (x: number) => Math.round(x).toLocaleString('en-US');
+const ratio = (x: number | undefined) => (x === undefined ? '–' : `${x.toFixed(2)}×`);
+const ms = (x: number) => x.toFixed(2);
+const spreadMs = (s: Spread) => `${ms(s.median)} (${ms(s.min)}–${ms(s.max)})`;
+
+function table(header: string[], align: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${align.join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function costRows(r: Report): string[][] {
+  const byLib = <T extends { lib: LibName }>(list: readonly T[], f: (x: T) => string) =>
+    LIBS.map((lib) => {
+      const x = list.find((e) => e.lib === lib);
+      return x ? f(x) : '–';
+    });
+  const scenario = (key: string) => r.throughput.filter((t) => t.scenario === key);
+  return [
+    ['add → handler start p50 (ms)', ...byLib<LatencyResult>(r.latency, (l) => spreadMs(l.p50))],
+    ['add → handler start p99 (ms)', ...byLib<LatencyResult>(r.latency, (l) => spreadMs(l.p99))],
+    ['commands/job: add one by one', ...byLib(scenario('add-one'), (t) => t.commandsPerJob.toFixed(2))],
+    ['commands/job: process, c=1', ...byLib(scenario('process-c1'), (t) => t.commandsPerJob.toFixed(2))],
+    ['commands/job: process, c=32', ...byLib(scenario('process-c32'), (t) => t.commandsPerJob.toFixed(2))],
+    ['used_memory per waiting job (bytes)', ...byLib(scenario('add-bulk'), (t) => (t.bytesPerJob === undefined ? '–' : int(t.bytesPerJob)))],
+    ['idle worker: commands/s', ...byLib<IdleResult>(r.idle, (i) => i.commandsPerSecond.toFixed(2))],
+  ];
+}
+
+export function renderMarkdown(r: Report): string {
+  const m = r.meta;
+  const runs = m.mode === 'quick' ? '1 run, no warm-up' : `median of ${m.runs} runs after a warm-up`;
+  const parts = [
+    `# convoy-queue benchmarks${m.mode === 'quick' ? ' (quick smoke run)' : ''}`,
+    [
+      `- date: ${m.date}${m.seconds ? ` (took ${Math.round(m.seconds)} s)` : ''}; convoy-queue at ${m.commit}`,
+      `- node ${m.node}, redis ${m.redis}, ${m.cpu} × ${m.cores}; load average ${m.loadBefore.toFixed(2)} at start, ${m.loadAfter?.toFixed(2) ?? '?'} at end`,
+      `- ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      `- N = ${int(m.n)} no-op jobs per run, ${runs}; one private redis-server, FLUSHALL between runs`,
+      `- commands = sum of INFO commandstats calls (Lua-inner commands included), harness's own INFO/CONFIG/FLUSHALL left out;` +
+        ` Redis CPU = redis-server used_cpu_user + used_cpu_sys over the timed part (node and Redis share the machine's cores)`,
+    ].join('\n'),
+    `## Throughput (jobs/s)`,
+    table(
+      ['scenario', 'lib', 'jobs/s', 'min–max', 'vs best peer', 'vs raw', 'commands/job', 'Redis CPU µs/job'],
+      ['---', '---', '--:', '--:', '--:', '--:', '--:', '--:'],
+      r.throughput.map((t) => [
+        t.title,
+        t.lib,
+        int(t.jobsPerSec.median),
+        `${int(t.jobsPerSec.min)}–${int(t.jobsPerSec.max)}`,
+        ratio(t.vsBestPeer),
+        ratio(t.vsRaw),
+        t.commandsPerJob.toFixed(2),
+        t.redisCpuUsPerJob.toFixed(1),
+      ]),
+    ),
+    `## Latency and Redis cost`,
+    table(['metric', ...LIBS], ['---', ...LIBS.map(() => '--:')], costRows(r)),
+  ];
+  if (r.targets.length) {
+    parts.push(
+      `## convoy targets`,
+      table(['target', 'convoy', 'met'], ['---', '--:', ':-:'], r.targets.map((t) => [t.target, t.value, t.met ? 'yes' : '**no**'])),
+    );
+  }
+  if (r.errors.length) {
+    parts.push(`## Errors`, r.errors.map((e) => `- ${e.lib} · ${e.scenario}: ${e.message}`).join('\n'));
+  }
+  return parts.join('\n\n') + '\n';
+}

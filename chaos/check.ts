@@ -1,0 +1,271 @@
+/**
+ * The chaos run's checks, as pure functions over what the processes logged and
+ * what Redis held, so they can be tested on made-up logs too.
+ */
+import type { AddLine, RunLine } from './common.js';
+
+/** A jam guard sweep that requeued `id` (or '*': a sweep whose answer was lost), sent at t0, answered at t1. */
+export interface JamLine {
+  id: string;
+  t0: number;
+  t1: number;
+}
+
+/** A worker process that was SIGKILLed; `t` is when its exit was seen. */
+export interface KillLine {
+  pid: number;
+  t: number;
+}
+
+/** One MULTI snapshot of the queue's three structures. */
+export interface Snapshot {
+  committed: string[];
+  queued: string[];
+  processing: string[];
+}
+
+export interface SnapshotViolations {
+  /** committed IDs in neither queued nor processing */
+  committedOutside: string[];
+  /** IDs more than once in the queued list */
+  queuedDuplicates: string[];
+  /** IDs in both queued and processing */
+  queuedAndProcessing: string[];
+  /** queued or processing IDs that are not committed */
+  notCommitted: string[];
+}
+
+export function checkSnapshot(s: Snapshot): SnapshotViolations {
+  const queued = new Set<string>();
+  const dup = new Set<string>();
+  for (const id of s.queued) {
+    if (queued.has(id)) dup.add(id);
+    queued.add(id);
+  }
+  const processing = new Set(s.processing);
+  const committed = new Set(s.committed);
+  return {
+    committedOutside: s.committed.filter((id) => !queued.has(id) && !processing.has(id)),
+    queuedDuplicates: [...dup],
+    queuedAndProcessing: [...queued].filter((id) => processing.has(id)),
+    notCommitted: [...new Set([...queued, ...processing])].filter((id) => !committed.has(id)),
+  };
+}
+
+export interface Run {
+  id: string;
+  pid: number;
+  k: number;
+  start: number;
+  /** the claim (Redis clock, ms); the start when not logged */
+  claim: number;
+  /** end of the handler; for a killed worker's unfinished run, when the kill was seen; Infinity when unknown */
+  end: number;
+  r?: RunLine['r'] | 'killed';
+  noPayload: boolean;
+}
+
+export interface RunAnalysis {
+  addsResolved: number;
+  addsRejected: number;
+  idsAdded: number;
+  outcomes: Record<string, number>;
+  runs: number;
+  runsOk: number;
+  runsFailed: number;
+  runsTimedOut: number;
+  runsCutByKill: number;
+  jammedIds: number;
+  /** overlapping runs of one ID with a jam guard requeue between them (allowed) */
+  overlapsWithJam: number;
+  /** must be zero */
+  idsLost: number;
+  overlapsWithoutJam: number;
+  runsWithoutPayload: number;
+  /**
+   * runs with no cause: neither an add that may have queued the ID since the
+   * previous run's claim, nor a jam guard requeue since then
+   */
+  runsWithoutCause: number;
+  /** runs of workers that were never killed yet never ended */
+  unfinishedRuns: number;
+  examples: { lost: string[]; overlaps: string[]; unfinished: string[]; uncaused: string[] };
+}
+
+export function collectRuns(lines: RunLine[], kills: KillLine[]): Run[] {
+  const killedAt = new Map(kills.map((k) => [k.pid, k.t]));
+  const runs = new Map<string, Run>();
+  for (const l of lines) {
+    const key = `${l.pid}:${l.k}`;
+    if (l.e === 's') {
+      runs.set(key, { id: l.id, pid: l.pid, k: l.k, start: l.t, claim: l.c ?? l.t, end: Infinity, noPayload: l.np === 1 });
+    } else {
+      const run = runs.get(key);
+      if (run) {
+        run.end = l.t;
+        run.r = l.r;
+      }
+    }
+  }
+  for (const run of runs.values()) {
+    if (run.r === undefined && killedAt.has(run.pid)) {
+      run.end = killedAt.get(run.pid)!;
+      run.r = 'killed';
+    }
+  }
+  return [...runs.values()];
+}
+
+export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], kills: KillLine[]): RunAnalysis {
+  const runs = collectRuns(runLines, kills);
+  const outcomes: Record<string, number> = { queued: 0, committed: 0, processing: 0 };
+  const ids = new Set<string>();
+  /** per ID, the latest send time of an add that left it waiting (queued or committed) */
+  const mustRunAfter = new Map<string, number>();
+  let addsResolved = 0;
+  let addsRejected = 0;
+  for (const a of adds) {
+    if (!a.o) {
+      addsRejected++;
+      continue;
+    }
+    addsResolved++;
+    outcomes[a.o] = (outcomes[a.o] ?? 0) + 1;
+    ids.add(a.id);
+    if (a.o === 'queued' || a.o === 'committed') {
+      mustRunAfter.set(a.id, Math.max(mustRunAfter.get(a.id) ?? -Infinity, a.t0));
+    }
+  }
+
+  const byId = new Map<string, Run[]>();
+  for (const r of runs) {
+    let list = byId.get(r.id);
+    if (!list) byId.set(r.id, (list = []));
+    list.push(r);
+  }
+  /** sweeps whose answer was lost: they may have requeued any ID */
+  const anyId = jams.filter((j) => j.id === '*');
+  const jamsById = new Map<string, JamLine[]>();
+  for (const j of jams) {
+    if (j.id === '*') continue;
+    let list = jamsById.get(j.id);
+    if (!list) jamsById.set(j.id, (list = []));
+    list.push(j);
+  }
+
+  const examples = { lost: [] as string[], overlaps: [] as string[], unfinished: [] as string[], uncaused: [] as string[] };
+  let idsLost = 0;
+  for (const [id, after] of mustRunAfter) {
+    const latest = Math.max(-Infinity, ...(byId.get(id) ?? []).map((r) => r.start));
+    if (!(latest >= after)) {
+      idsLost++;
+      if (examples.lost.length < 5) examples.lost.push(`${id}: added at ${after}, last run start ${latest}`);
+    }
+  }
+
+  let overlapsWithJam = 0;
+  let overlapsWithoutJam = 0;
+  for (const [id, list] of byId) {
+    list.sort((a, b) => a.start - b.start);
+    const idJams = [...(jamsById.get(id) ?? []), ...anyId];
+    for (let j = 1; j < list.length; j++) {
+      for (let i = 0; i < j; i++) {
+        const a = list[i];
+        const b = list[j];
+        if (a.end <= b.start) continue;
+        if (idJams.some((jam) => jam.t1 >= a.start && jam.t0 <= b.start)) {
+          overlapsWithJam++;
+        } else {
+          overlapsWithoutJam++;
+          if (examples.overlaps.length < 5) {
+            examples.overlaps.push(`${id}: run ${a.pid}#${a.k} ${a.start}..${a.end} and run ${b.pid}#${b.k} from ${b.start}`);
+          }
+        }
+      }
+    }
+  }
+
+  // Every run needs a cause: an add that may have queued the ID (resolved
+  // 'queued' or 'committed', or rejected with an unknown outcome) or a jam guard
+  // requeue, after the claim of the ID's previous run and before this claim.
+  // Clocks: Date.now() here, the Redis clock for claims, one machine; 2 ms slack.
+  const SLACK = 2;
+  const causesById = new Map<string, Array<{ t0: number; t1: number }>>();
+  for (const a of adds) {
+    if (a.o === 'processing') continue;
+    let list = causesById.get(a.id);
+    if (!list) causesById.set(a.id, (list = []));
+    list.push(a);
+  }
+  let runsWithoutCause = 0;
+  for (const [id, runsOfId] of byId) {
+    const list = [...runsOfId].sort((a, b) => a.claim - b.claim);
+    const causes = [...(causesById.get(id) ?? []), ...(jamsById.get(id) ?? []), ...anyId];
+    for (let j = 0; j < list.length; j++) {
+      const after = j === 0 ? -Infinity : list[j - 1].claim - SLACK;
+      const b = list[j];
+      if (!causes.some((c) => c.t1 >= after && c.t0 <= b.claim + SLACK)) {
+        runsWithoutCause++;
+        if (examples.uncaused.length < 5) examples.uncaused.push(`${id}: run ${b.pid}#${b.k} claimed at ${b.claim}, previous claim ${after + SLACK}`);
+      }
+    }
+  }
+
+  const unfinished = runs.filter((r) => r.r === undefined);
+  for (const r of unfinished.slice(0, 5)) examples.unfinished.push(`${r.id}: ${r.pid}#${r.k} from ${r.start}`);
+  return {
+    addsResolved,
+    addsRejected,
+    idsAdded: ids.size,
+    outcomes,
+    runs: runs.length,
+    runsOk: runs.filter((r) => r.r === 'ok').length,
+    runsFailed: runs.filter((r) => r.r === 'fail').length,
+    runsTimedOut: runs.filter((r) => r.r === 'abort').length,
+    runsCutByKill: runs.filter((r) => r.r === 'killed').length,
+    jammedIds: jams.length - anyId.length,
+    overlapsWithJam,
+    idsLost,
+    overlapsWithoutJam,
+    runsWithoutPayload: runs.filter((r) => r.noPayload).length,
+    runsWithoutCause,
+    unfinishedRuns: unfinished.length,
+    examples,
+  };
+}
+
+/** Keys a drained queue may keep: failure records and the error log (and payloads of failed IDs). */
+export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors'];
+
+/**
+ * Leftovers after a drain: keys other than the allowed ones, and payload hash
+ * fields of IDs without a failure record (a failed ID keeps its payload for
+ * inspection; any other payload is garbage).
+ */
+export function leftovers(keys: string[], base: string, payloadIds: string[], failedIds: string[]): string[] {
+  const out: string[] = [];
+  const failed = new Set(failedIds);
+  for (const key of keys) {
+    const name = key.startsWith(base) ? key.slice(base.length) : key;
+    if (ALLOWED_AFTER_DRAIN.includes(name)) continue;
+    if (name === 'payload') continue;
+    out.push(key);
+  }
+  for (const id of payloadIds) if (!failed.has(id)) out.push(`${base}payload[${id}]`);
+  return out;
+}
+
+export interface Figure {
+  label: string;
+  value: number;
+  mustBeZero?: boolean;
+}
+
+export function table(figures: Figure[]): string {
+  const width = Math.max(...figures.map((f) => f.label.length));
+  const lines = figures.map((f) => {
+    const flag = f.mustBeZero ? (f.value === 0 ? '  ok' : '  FAIL (must be 0)') : '';
+    return `${f.label.padEnd(width)}  ${String(f.value).padStart(9)}${flag}`;
+  });
+  return lines.join('\n');
+}
