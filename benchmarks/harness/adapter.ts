@@ -5,10 +5,10 @@
  */
 import type { Completions } from './completions.js';
 
-export type LibName = 'convoy' | 'bullmq' | 'bee' | 'raw';
+export type LibName = 'convoy' | 'bullmq' | 'bee' | 'raw' | 'raw-batched';
 
 /** The order libraries appear in the report. */
-export const LIB_NAMES: readonly LibName[] = ['convoy', 'bullmq', 'bee', 'raw'];
+export const LIB_NAMES: readonly LibName[] = ['convoy', 'bullmq', 'bee', 'raw', 'raw-batched'];
 /** The libraries convoy is compared with ("vs best peer"); raw is the floor, not a peer. */
 export const PEERS: readonly LibName[] = ['bullmq', 'bee'];
 

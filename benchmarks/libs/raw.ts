@@ -4,6 +4,12 @@
  * LPOP + ZADD; complete = ZREM + SREM. No payloads, no fencing, no failure
  * bookkeeping. An idle worker blocks on a wake-up list that add fills only
  * when the queue goes from empty to not empty, so it costs nothing while idle.
+ *
+ * Two workers: `raw`, the plain floor (each slot claims one job per call and
+ * completes it in its own call), and `raw-batched`, which claims for all free
+ * slots in one call and completes a tick's finished jobs in one call: what the
+ * same few commands can do with batching, the ceiling for a queue without
+ * fencing.
  */
 import { connect, type Conn as Client } from '../harness/admin.js';
 import type { Adapter, AdapterFactory, BenchWorker, StartHook } from '../harness/adapter.js';
@@ -64,6 +70,7 @@ class RawWorker implements BenchWorker {
     private readonly blocker: Client,
     private readonly shas: Shas,
     private readonly concurrency: number,
+    private readonly batched: boolean,
     private readonly onStart?: StartHook,
   ) {}
 
@@ -75,20 +82,29 @@ class RawWorker implements BenchWorker {
     if (this.stopped || this.claiming) return;
     const free = this.concurrency - this.busy;
     if (free <= 0) return;
+    // The plain floor asks for one job per call, one call per free slot.
+    const size = this.batched ? free : 1;
+    const calls = this.batched ? 1 : free;
     this.claiming = true;
     this.busy += free;
-    evalsha(this.client, this.shas.claim, [KEYS.queued, KEYS.processing], [String(free), String(Date.now())]).then(
-      (reply) => {
-        this.claiming = false;
-        const ids = reply as string[];
-        this.busy -= free - ids.length;
-        for (const id of ids) this.start(id);
-        // Fewer than asked: the queue is empty, wait for an add to wake us.
-        if (ids.length < free) this.block();
-        else this.fill();
-      },
-      (err) => this.fail(err),
-    );
+    let pending = calls;
+    let empty = false;
+    for (let k = 0; k < calls; k++) {
+      evalsha(this.client, this.shas.claim, [KEYS.queued, KEYS.processing], [String(size), String(Date.now())]).then(
+        (reply) => {
+          const ids = reply as string[];
+          this.busy -= size - ids.length;
+          for (const id of ids) this.start(id);
+          if (ids.length < size) empty = true;
+          if (--pending > 0) return;
+          this.claiming = false;
+          // Fewer than asked: the queue is empty, wait for an add to wake us.
+          if (empty) this.block();
+          else this.fill();
+        },
+        (err) => this.fail(err),
+      );
+    }
   }
 
   private block(): void {
@@ -114,12 +130,20 @@ class RawWorker implements BenchWorker {
   }
 
   private finish(id: string): void {
+    if (!this.batched) {
+      this.complete([id]);
+      return;
+    }
     if (this.finished.push(id) === 1) process.nextTick(() => this.flush());
   }
 
   private flush(): void {
     const ids = this.finished;
     this.finished = [];
+    this.complete(ids);
+  }
+
+  private complete(ids: string[]): void {
     const write = evalsha(this.client, this.shas.complete, [KEYS.processing, KEYS.committed], ids).then(
       () => this.done.add(ids.length),
       (err) => this.fail(err),
@@ -143,27 +167,32 @@ class RawWorker implements BenchWorker {
   }
 }
 
-export const raw: AdapterFactory = {
-  name: 'raw',
-  async open(target): Promise<Adapter> {
-    const client = await connect(target.url);
-    const shas = await load(client);
-    const add = (id: string) => evalsha(client, shas.add, [KEYS.queued, KEYS.committed, KEYS.wake], [id]);
-    return {
-      name: 'raw',
-      addOne: async (id) => {
-        await add(id);
-      },
-      // node-redis pipelines the calls made in one tick: one write for the chunk.
-      addBulk: async (ids) => {
-        await Promise.all(ids.map(add));
-      },
-      waiting: async () => Number(await client.sendCommand(['LLEN', KEYS.queued])),
-      worker: async (concurrency, onStart) => {
-        const [c, b] = await Promise.all([connect(target.url), connect(target.url)]);
-        return new RawWorker(c, b, shas, concurrency, onStart);
-      },
-      close: () => client.close(),
-    };
-  },
-};
+function factory(name: 'raw' | 'raw-batched', batched: boolean): AdapterFactory {
+  return {
+    name,
+    async open(target): Promise<Adapter> {
+      const client = await connect(target.url);
+      const shas = await load(client);
+      const add = (id: string) => evalsha(client, shas.add, [KEYS.queued, KEYS.committed, KEYS.wake], [id]);
+      return {
+        name,
+        addOne: async (id) => {
+          await add(id);
+        },
+        // node-redis pipelines the calls made in one tick: one write for the chunk.
+        addBulk: async (ids) => {
+          await Promise.all(ids.map(add));
+        },
+        waiting: async () => Number(await client.sendCommand(['LLEN', KEYS.queued])),
+        worker: async (concurrency, onStart) => {
+          const [c, b] = await Promise.all([connect(target.url), connect(target.url)]);
+          return new RawWorker(c, b, shas, concurrency, batched, onStart);
+        },
+        close: () => client.close(),
+      };
+    },
+  };
+}
+
+export const raw = factory('raw', false);
+export const rawBatched = factory('raw-batched', true);
