@@ -135,7 +135,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   private enqueue(items: { id: string; payload: string }[]): Promise<AddOutcome>[] {
     const wasEmpty = this.adds.length === 0;
     const promises = items.map(
-      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ ...item, resolve, reject })),
+      ({ id, payload }) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ id, payload, resolve, reject })),
     );
     if (wasEmpty && items.length) process.nextTick(() => this.flushAdds());
     return promises;
@@ -146,8 +146,9 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     this.adds = [];
     for (let i = 0; i < batch.length; i += ADD_CHUNK) {
       const chunk = batch.slice(i, i + ADD_CHUNK);
-      const args: string[] = [this.options.duplicateWhileProcessing];
-      for (const a of chunk) args.push(a.id, a.payload);
+      const args: string[] = [this.options.duplicateWhileProcessing, String(chunk.length)];
+      for (const a of chunk) args.push(a.id);
+      chunk.forEach((a, k) => a.payload && args.push(String(k + 1), a.payload));
       const sent = this.run('add', args, 'adding jobs').then(
         (codes) => {
           const s = String(codes);

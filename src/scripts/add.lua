@@ -1,7 +1,8 @@
 -- add: publish job IDs. An ID that is not committed joins the committed set and
 -- the tail of the queued list in one step; a committed one is left where it is.
 -- KEYS: queued committed processing payload rerun failed failinfo wake
--- ARGV: mode ('ignore' | 'rerun'), then pairs: id, payload JSON ('' for none)
+-- ARGV: mode ('ignore' | 'rerun'), n, the n ids, then pairs (i, payload JSON)
+--       for the ids that carry a payload (most carry none: fewer arguments)
 -- INCLUDE: enqueue
 -- Returns one code per ID, as a string: '0' queued, '1' committed (already
 -- waiting, or earlier in this same call), '2' processing (for mode 'rerun': it
@@ -10,11 +11,14 @@
 -- twice in the list nor both queued and processing. Every key is read before
 -- the first write, so data of the wrong type fails the call before it changes
 -- anything.
-local n = (#ARGV - 1) / 2
+local n = tonumber(ARGV[2])
 local ids, payloads = {}, {}
 for i = 1, n do
-  ids[i] = ARGV[2 * i]
-  payloads[i] = ARGV[2 * i + 1]
+  ids[i] = ARGV[2 + i]
+  payloads[i] = ''
+end
+for j = 3 + n, #ARGV, 2 do
+  payloads[tonumber(ARGV[j])] = ARGV[j + 1]
 end
 local member = redis.call('SMISMEMBER', K.committed, unpack(ids))
 
