@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { createClient } from 'redis';
-import { ConnectionError, createQueue, Job, type Queue } from '../src/index.js';
+import { ConnectionError, createQueue, Job, type Queue, type RedisConfig } from '../src/index.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { makeTestCerts, redisServerTls, startTlsRedisServer, type TlsRedisServer } from './helpers/tls-redis.js';
 
@@ -77,8 +77,8 @@ test('an ACL user in the URL connects, and idle workers wake and process jobs', 
   }
 });
 
-test('the default user with requirepass connects through a URL with only a password', async (t) => {
-  const q = createQueue<{ n: number }>(qname(), { redis: url(':secret'), blockingTimeout: 10 });
+const runsThree = test.macro(async (t, redis: () => RedisConfig) => {
+  const q = createQueue<{ n: number }>(qname(), { redis: redis(), blockingTimeout: 10 });
   try {
     const r = await processesJobs(q, 3);
     t.deepEqual(r.ran, [0, 1, 2]);
@@ -88,19 +88,13 @@ test('the default user with requirepass connects through a URL with only a passw
   }
 });
 
-test('node-redis options with username and password work like the URL', async (t) => {
-  const q = createQueue<{ n: number }>(qname(), {
-    redis: { socket: { host: '127.0.0.1', port: server.port }, username: 'convoy', password: 'pass' },
-    blockingTimeout: 10,
-  });
-  try {
-    const r = await processesJobs(q, 3);
-    t.deepEqual(r.ran, [0, 1, 2]);
-    t.deepEqual(r.errors, []);
-  } finally {
-    await q.close({ timeout: 1000 });
-  }
-});
+test('the default user with requirepass connects through a URL with only a password', runsThree, () => url(':secret'));
+
+test('node-redis options with username and password work like the URL', runsThree, () => ({
+  socket: { host: '127.0.0.1', port: server.port },
+  username: 'convoy',
+  password: 'pass',
+}));
 
 test('a wrong password makes addJob reject within the command timeout, with an error that says authentication failed', async (t) => {
   const q = createQueue(qname(), { redis: url('convoy:wrong'), commandTimeout: 1000 });
