@@ -65,24 +65,52 @@ function configKey(config: RedisConfig, commandTimeout: number): unknown {
 }
 
 /**
- * Reject with a ConnectionError when `promise` has not settled within `ms`.
- * node-redis's own command timeout stops counting once a command is written,
- * so a frozen server or a silent network would hang the caller for ever.
+ * Bounds every Redis call in time. node-redis's own command timeout stops
+ * counting once a command is written, so a frozen server or a silent network
+ * would hang the caller for ever. One coarse timer per connection checks the
+ * calls in flight, instead of a timer per call on the hot path.
  */
-export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new ConnectionError(`${what}: Redis did not answer within ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
+class Watchdog {
+  private readonly calls = new Set<{ at: number; fail(): void }>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly period: number) {}
+
+  /** Reject with a ConnectionError when `promise` has not settled within `ms` (give or take the period). */
+  bound<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const call = {
+        at: Date.now() + ms,
+        fail: () => reject(new ConnectionError(`${what}: Redis did not answer within ${ms} ms`)),
+      };
+      this.calls.add(call);
+      this.timer ??= setInterval(() => this.check(), this.period).unref();
+      promise.then(
+        (value) => {
+          this.calls.delete(call);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.calls.delete(call);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private check(): void {
+    const now = Date.now();
+    for (const call of this.calls) {
+      if (call.at <= now) {
+        this.calls.delete(call);
+        call.fail();
+      }
+    }
+    if (this.calls.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
 }
 
 /** Turn node-redis's errors into ours: a clear message, never an empty one. */
@@ -95,12 +123,13 @@ export function wrapError(err: unknown, what: string, timeout: number): Error {
 }
 
 export class Connection extends EventEmitter {
-  /** The command client; callers bound each call with `deadline`. */
+  /** The command client; callers bound each call with `bound`. */
   readonly client: RedisHandle;
   /** Warnings about the server found on connect, told to each queue that attaches. */
   readonly warnings: string[] = [];
   readonly ready: Promise<void>;
   private readonly pool: Pool<RedisHandle>;
+  private readonly watchdog: Watchdog;
   private refs = 0;
 
   private readonly cluster: boolean;
@@ -114,6 +143,7 @@ export class Connection extends EventEmitter {
     // Every queue object on this config listens here.
     this.setMaxListeners(0);
     this.cluster = isCluster(config);
+    this.watchdog = new Watchdog(Math.max(10, Math.min(250, commandTimeout / 10)));
     this.client = createHandle(config);
     const forward = (err: Error) => {
       this.lastError = err;
@@ -214,7 +244,7 @@ export class Connection extends EventEmitter {
         ? await Promise.all((this.client.masters ?? []).map((m) => this.client.nodeClient!(m)))
         : [this.client];
       for (const node of nodes) {
-        const info = String(await deadline(node.sendCommand(['INFO', 'memory']), this.commandTimeout, 'INFO memory'));
+        const info = String(await this.bound(node.sendCommand(['INFO', 'memory']), 'INFO memory'));
         const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
         if (policy && policy !== 'noeviction') {
           const message = `Redis maxmemory-policy is ${policy}: under memory pressure Redis will delete keys, and jobs with them; set it to noeviction`;
@@ -226,6 +256,11 @@ export class Connection extends EventEmitter {
     } catch (err) {
       log('could not read INFO memory: %s', (err as Error).message);
     }
+  }
+
+  /** Reject with a ConnectionError when `promise` has not settled within the command timeout. */
+  bound<T>(promise: Promise<T>, what: string): Promise<T> {
+    return this.watchdog.bound(promise, this.commandTimeout, what);
   }
 
   /** Send a plain command whose first argument after the name is its key. */
@@ -269,7 +304,7 @@ export class Connection extends EventEmitter {
     signal.addEventListener('abort', drop, { once: true });
     const timeout = seconds * 1000 + this.commandTimeout;
     try {
-      const reply = await deadline(conn.blPop(key, seconds), timeout, 'waiting for jobs');
+      const reply = await this.watchdog.bound(conn.blPop(key, seconds), timeout, 'waiting for jobs');
       return reply !== null;
     } catch (err) {
       if (signal.aborted) return false;

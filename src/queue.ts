@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { ErrorReply, type RedisArgument } from 'redis';
 import { ActiveJob, Job, decodePayload, encodePayload } from './job.js';
-import { Connection, deadline, wrapError } from './connection.js';
+import { Connection, wrapError } from './connection.js';
 import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
@@ -303,7 +303,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   async run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
     if (!this.connection.connected) await this.connection.whenConnected(what);
     try {
-      return await deadline(runScript(this.connection.client, name, this.scriptKeys, args), this.options.commandTimeout, what);
+      return await this.connection.bound(runScript(this.connection.client, name, this.scriptKeys, args), what);
     } catch (err) {
       throw await this.explain(err, what);
     }
@@ -313,7 +313,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   async command(args: string[], what: string): Promise<unknown> {
     if (!this.connection.connected) await this.connection.whenConnected(what);
     try {
-      return await deadline(this.connection.send(args), this.options.commandTimeout, what);
+      return await this.connection.bound(this.connection.send(args), what);
     } catch (err) {
       throw await this.explain(err, what);
     }
@@ -323,11 +323,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   private async explain(err: unknown, what: string): Promise<Error> {
     if (err instanceof ErrorReply && err.message.includes('WRONGTYPE')) {
       try {
-        const types = await deadline(
-          Promise.all(KEY_NAMES.map((k) => this.connection.send(['TYPE', this.keys[k]]))),
-          this.options.commandTimeout,
-          what,
-        );
+        const types = await this.connection.bound(Promise.all(KEY_NAMES.map((k) => this.connection.send(['TYPE', this.keys[k]]))), what);
         const i = KEY_NAMES.findIndex((k, n) => types[n] !== 'none' && types[n] !== KEY_TYPES[k]);
         if (i >= 0) {
           const k = KEY_NAMES[i];
