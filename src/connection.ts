@@ -42,8 +42,7 @@ function isCluster(config: RedisConfig): config is { cluster: RedisClusterOption
 
 function createHandle(config: RedisConfig): RedisHandle {
   if (isCluster(config)) {
-    const cluster = createCluster({ ...config.cluster, scripts: scriptDefinitions }) as unknown as RedisHandle;
-    return cluster;
+    return createCluster({ ...config.cluster, scripts: scriptDefinitions }) as unknown as RedisHandle;
   }
   const options: RedisClientOptions = typeof config === 'string' ? { url: config } : config;
   return createClient({ ...options, scripts: scriptDefinitions }) as unknown as RedisHandle;
@@ -130,9 +129,11 @@ export class Connection extends EventEmitter {
   readonly ready: Promise<void>;
   private readonly pool: Pool<RedisHandle>;
   private readonly watchdog: Watchdog;
-  private refs = 0;
-
   private readonly cluster: boolean;
+  private refs = 0;
+  /** The first connection is made (a cluster takes no commands before). */
+  connected = false;
+  private lastError?: Error;
 
   private constructor(
     private readonly key: unknown,
@@ -193,10 +194,6 @@ export class Connection extends EventEmitter {
     const socket = (this.client.options as { socket?: object } | undefined)?.socket;
     return { socket: { ...socket, reconnectStrategy: false } };
   }
-
-  /** The first connection is made (a cluster takes no commands before). */
-  connected = false;
-  private lastError?: Error;
 
   /**
    * Wait for the first connection, but no longer than the command timeout. A

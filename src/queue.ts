@@ -300,20 +300,20 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   // ---- WorkerHost and the plumbing under it
 
   /** @internal Run a script on this queue's keys, with our errors. */
-  async run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
-    if (!this.connection.connected) await this.connection.whenConnected(what);
-    try {
-      return await this.connection.bound(runScript(this.connection.client, name, this.scriptKeys, args), what);
-    } catch (err) {
-      throw await this.explain(err, what);
-    }
+  run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
+    return this.call(what, () => runScript(this.connection.client, name, this.scriptKeys, args));
   }
 
   /** @internal Send a plain command, with our errors. */
-  async command(args: string[], what: string): Promise<unknown> {
+  command(args: string[], what: string): Promise<unknown> {
+    return this.call(what, () => this.connection.send(args));
+  }
+
+  /** Every Redis call: after the first connection, within the command timeout, with a clear error. */
+  private async call<T>(what: string, send: () => Promise<T>): Promise<T> {
     if (!this.connection.connected) await this.connection.whenConnected(what);
     try {
-      return await this.connection.bound(this.connection.send(args), what);
+      return await this.connection.bound(send(), what);
     } catch (err) {
       throw await this.explain(err, what);
     }

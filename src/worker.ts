@@ -50,7 +50,7 @@ interface Run {
 
 const MAX_REPORT_ATTEMPTS = 8;
 /** Jobs claimed or reported per script call: bounds its time and its Lua argument lists. */
-export const MAX_BATCH = 1000;
+const MAX_BATCH = 1000;
 const BACKOFF_MS = [50, 100, 250, 500, 1000, 2000];
 
 export class Worker {
@@ -71,10 +71,6 @@ export class Worker {
     private readonly handler: Handler,
   ) {
     this.loop = this.fetchLoop();
-  }
-
-  get active(): number {
-    return this.runs.size;
   }
 
   /** Stop claiming; resolves when in-flight runs are done and reported, or `timeout` ms pass. */
