@@ -98,8 +98,10 @@ function strictValue(this: unknown, key: string, value: unknown): unknown {
     case 'symbol':
     case 'bigint':
       throw new InvalidPayloadError(`payload${where(key)} is a ${typeof value}, which JSON cannot keep`);
+    case 'object':
+      if (value !== null) plainData(value, key);
+      return value;
     default:
-      if (value !== null) plainData(value as object, key);
       return value;
   }
 }

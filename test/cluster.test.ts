@@ -98,3 +98,55 @@ test('a failover of the master that owns the queue loses no job and processing g
   t.deepEqual(lost, [], 'every added job ran');
   t.true(added.size > 200);
 });
+
+test('after its slot moves to another master, a queue goes on: adds and idle workers follow MOVED', async (t) => {
+  const backend = await clusterBackend(await startRedisCluster());
+  t.teardown(() => backend.stop());
+  const q = createQueue('reshard', { redis: backend.redis, blockingTimeout: 1 });
+  q.on('error', () => undefined);
+  t.teardown(() => q.close({ timeout: 1000 }));
+  const done: string[] = [];
+  q.process(async (job) => {
+    done.push(job.id);
+  });
+  await q.addJobs([new Job('before'), new Job('waiting', { kept: true })]);
+  await until(() => done.length === 2);
+  await q.stopProcessing();
+  await q.addJob(new Job('moved-with-the-slot', { kept: true }));
+
+  // move the queue's slot from its master to another one, keys and all
+  const slot = Number(await backend.inspect.sendCommand(['CLUSTER', 'KEYSLOT', q.keys.queued]));
+  const masters: { port: number; id: string; owns: boolean; c: { sendCommand(args: string[]): Promise<unknown>; destroy(): void } }[] = [];
+  for (const node of backend.topology.nodes) {
+    const c = createClient({ url: node.url });
+    await c.connect();
+    if (!String(await c.sendCommand(['ROLE'])).startsWith('master')) {
+      c.destroy();
+      continue;
+    }
+    const id = String(await c.sendCommand(['CLUSTER', 'MYID']));
+    const owns = Number(await c.sendCommand(['CLUSTER', 'COUNTKEYSINSLOT', String(slot)])) > 0;
+    masters.push({ port: node.port, id, owns, c });
+  }
+  t.teardown(() => masters.forEach((m) => m.c.destroy()));
+  const from = masters.find((m) => m.owns)!;
+  const to = masters.find((m) => !m.owns)!;
+  await to.c.sendCommand(['CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', from.id]);
+  await from.c.sendCommand(['CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', to.id]);
+  for (;;) {
+    const keys = (await from.c.sendCommand(['CLUSTER', 'GETKEYSINSLOT', String(slot), '100'])) as string[];
+    if (!keys.length) break;
+    await from.c.sendCommand(['MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys]);
+  }
+  for (const m of masters) await m.c.sendCommand(['CLUSTER', 'SETSLOT', String(slot), 'NODE', to.id]);
+  t.true(Number(await to.c.sendCommand(['CLUSTER', 'COUNTKEYSINSLOT', String(slot)])) > 0, 'the keys moved');
+
+  q.process(async (job) => {
+    done.push(job.id);
+  });
+  await until(() => done.includes('moved-with-the-slot'), 10_000, 'the job that moved with its slot');
+  await sleep(1500); // the worker is idle and blocked on the new owner
+  t.is(await q.addJob(new Job('after', { kept: true })), 'queued');
+  await until(() => done.includes('after'), 10_000, 'a job added after the move');
+  t.deepEqual(await q.stats(), { queued: 0, committed: 0, processing: 0, failed: 0 });
+});

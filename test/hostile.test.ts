@@ -173,6 +173,21 @@ forEachBackend((test, ctx) => {
     await q.close();
   });
 
+  test.serial('well-formed JSON data is always accepted as a payload and round-trips exactly', async (t) => {
+    const q = ctx.queue({ blockingTimeout: 60 });
+    const next = receiver(q);
+    let n = 0;
+    // JSON.parse(JSON.stringify(v)) keeps what JSON can say (a -0 becomes 0)
+    const jsonData = fc.jsonValue({ maxDepth: 3, stringUnit: 'grapheme' }).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
+    await fc.assert(
+      fc.asyncProperty(jsonData, async (payload) => {
+        t.is(await roundTripOrRefuse(q, next, `ok${n++}`, payload), 'accepted');
+      }),
+      { numRuns: 100 },
+    );
+    await q.close();
+  });
+
   test.serial('IDs at the byte limit: 1024 UTF-8 bytes pass, 1025 are refused, whatever the character width', async (t) => {
     const q = ctx.queue({ blockingTimeout: 60 });
     const next = receiver(q);

@@ -39,6 +39,14 @@ test('a payload is kept on the job as given', (t) => {
   t.is(new Job(1).payload, undefined);
 });
 
+test('every kind of JSON data is accepted as a payload and encodes as JSON.stringify does', (t) => {
+  const data = { t: true, f: false, n: null, i: 42, x: -1.5e-7, s: 'truck ✓', a: [1, 'two', [false], {}], o: { deep: { deeper: [null] } } };
+  for (const payload of [data, true, false, 0, 'text', [], [true, null]]) {
+    t.is(encodePayload(payload, 10_000), JSON.stringify(payload));
+  }
+  t.is(encodePayload(Object.assign(Object.create(null) as object, { k: 1 }), 100), '{"k":1}');
+});
+
 test('payloads encode as JSON, and no payload as the empty string', (t) => {
   t.is(encodePayload(undefined, 100), '');
   t.is(encodePayload({ a: 1 }, 100), '{"a":1}');
@@ -52,6 +60,9 @@ for (const [label, bad, message] of [
   ['-0', { z: -0 }, /-0/],
   ['an undefined member', { u: undefined }, /undefined/],
   ['a function', () => 1, /function/],
+  ['a Map', { m: new Map([[1, 2]]) }, /Map/],
+  ['a boxed number', [new Number(1)], /Number/],
+  ['a symbol key', { [Symbol('s')]: 1 }, /symbol/],
 ] as const) {
   test(`a payload with ${label} is refused`, (t) => {
     t.throws(() => encodePayload(bad, 1000), { instanceOf: InvalidPayloadError, message });
