@@ -182,7 +182,7 @@ tlsTest(tlsTitle('over TLS with the test CA (rediss:// and socket.ca), idle work
 
 tlsTest(tlsTitle('TLS against a certificate from another CA is refused within the command timeout, not hung'), async (t) => {
   const s = tlsServer();
-  const other = makeTestCerts();
+  const other = await makeTestCerts();
   const q = createQueue(qname(), {
     redis: { url: `rediss://127.0.0.1:${s.port}`, socket: { tls: true, ca: other.ca, reconnectStrategy: false } },
     commandTimeout: 1000,

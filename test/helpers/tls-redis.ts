@@ -4,7 +4,8 @@
  * `--port 0 --tls-port P` (so nothing listens in plain text). Its readiness is
  * checked with a PING over TLS, which redis-server.ts's plain-text probe cannot do.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,16 +21,21 @@ export interface TestCerts {
   keyFile: string;
 }
 
-function openssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+// Asynchronous, so the test process's event loop (and its timers) keep running.
+const execFileAsync = promisify(execFile);
+async function openssl(dir: string, args: string[]): Promise<void> {
+  await execFileAsync('openssl', args, { cwd: dir });
 }
 
+// Elliptic-curve keys: made in milliseconds, where RSA keys take a while.
+const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+
 /** A CA and a server certificate for 127.0.0.1 / localhost, valid for a day. */
-export function makeTestCerts(dir = mkdtempSync(join(tmpdir(), 'convoy-tls-'))): TestCerts {
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=convoy-queue test CA']);
-  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+export async function makeTestCerts(dir = mkdtempSync(join(tmpdir(), 'convoy-tls-'))): Promise<TestCerts> {
+  await openssl(dir, ['req', '-x509', ...newKey, '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=convoy-queue test CA']);
+  await openssl(dir, ['req', ...newKey, '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
   writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.cnf']);
+  await openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.cnf']);
   return {
     dir,
     ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
@@ -84,7 +90,7 @@ function pingOverTls(port: number, ca: string): Promise<boolean> {
 }
 
 export async function startTlsRedisServer(extraArgs: string[] = []): Promise<TlsRedisServer> {
-  const certs = makeTestCerts();
+  const certs = await makeTestCerts();
   const port = await freePort();
   let log = '';
   const child: ChildProcess = spawn(
