@@ -42,9 +42,7 @@ chaos: deps
 
 .PHONY: build
 build: node_modules
-	rm -rf dist
-	npx tsc -p tsconfig.build.json
-	cp -r src/scripts dist/src/
+	npm run build
 
 .PHONY: clean
 clean:
