@@ -9,7 +9,6 @@ import {
   createClient,
   createCluster,
   ErrorReply,
-  TimeoutError,
   type RedisClientOptions,
   type RedisClusterOptions,
 } from 'redis';
@@ -113,10 +112,9 @@ class Watchdog {
 }
 
 /** Turn node-redis's errors into ours: a clear message, never an empty one. */
-export function wrapError(err: unknown, what: string, timeout: number): Error {
+export function wrapError(err: unknown, what: string): Error {
   if (err instanceof ConvoyError || err instanceof ErrorReply) return err as Error;
   const e = err as Error;
-  if (err instanceof TimeoutError) return new ConnectionError(`${what}: Redis did not answer within ${timeout} ms`, { cause: e });
   if (err instanceof ClientClosedError) return new ConnectionError(`${what}: the connection is closed`, { cause: e });
   return new ConnectionError(`${what}: ${e?.message || String(e)}`, { cause: e });
 }
@@ -148,7 +146,7 @@ export class Connection extends EventEmitter {
     this.client = createHandle(config);
     const forward = (err: Error) => {
       this.lastError = err;
-      this.emit('error', wrapError(err, 'redis connection', commandTimeout));
+      this.emit('error', wrapError(err, 'redis connection'));
     };
     this.client.on('error', forward);
     if (this.cluster) this.client.on('node-error' as 'error', forward);
@@ -225,7 +223,7 @@ export class Connection extends EventEmitter {
     try {
       await Promise.race([this.ready, timeout]);
     } catch (err) {
-      throw wrapError(err, what, this.commandTimeout);
+      throw wrapError(err, what);
     } finally {
       clearTimeout(timer);
       this.off('error', onError);
@@ -282,7 +280,7 @@ export class Connection extends EventEmitter {
     try {
       c = await Promise.race([acquiring, stopped]);
     } catch (err) {
-      throw wrapError(err, 'waiting for jobs', this.commandTimeout);
+      throw wrapError(err, 'waiting for jobs');
     } finally {
       signal.removeEventListener('abort', onStop);
     }
@@ -306,7 +304,7 @@ export class Connection extends EventEmitter {
     } catch (err) {
       if (signal.aborted) return false;
       drop();
-      throw wrapError(err, 'waiting for jobs', timeout);
+      throw wrapError(err, 'waiting for jobs');
     } finally {
       signal.removeEventListener('abort', drop);
       if (!dropped) await this.pool.release(conn).catch(() => undefined);

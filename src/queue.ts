@@ -333,7 +333,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
         // fall through to the plain error
       }
     }
-    return wrapError(err, what, this.options.commandTimeout);
+    return wrapError(err, what);
   }
 
   /** @internal */

@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import sinon from 'sinon';
-import { Job } from '../src/index.js';
+import { Job, type QueueOptions } from '../src/index.js';
 import { forEachBackend, assertInvariant, until, sleep } from './helpers/backends.js';
 
 /** A handler that holds each job until its gate opens. */
@@ -17,13 +17,19 @@ function gated() {
 }
 
 forEachBackend((test, ctx) => {
+  /** A queue object on `name` whose worker has claimed `job` and holds it until its gate opens. */
+  async function holding(name: string, job: Job, opts: QueueOptions = {}) {
+    const q = ctx.queue({ name, jobTimeout: 0, ...opts });
+    const g = gated();
+    q.process(g.handler);
+    await q.addJob(job);
+    await until(() => g.started.length === 1);
+    return { q, g };
+  }
+
   test('a jammed job goes back to the queue with its payload and one more failure', async (t) => {
     const name = ctx.name();
-    const stuck = ctx.queue<{ load: string }>({ name, jobTimeout: 0 });
-    const g = gated();
-    stuck.process(g.handler);
-    await stuck.addJob(new Job('j', { load: 'gravel' }));
-    await until(() => g.started.length === 1);
+    await holding(name, new Job('j', { load: 'gravel' }));
 
     const guard = ctx.queue<{ load: string }>({ name });
     const jammed = sinon.spy();
@@ -79,13 +85,9 @@ forEachBackend((test, ctx) => {
 
   test('a stale run that ends after a jam is void, and the job runs again in full', async (t) => {
     const name = ctx.name();
-    const slow = ctx.queue({ name, jobTimeout: 0 });
+    const { q: slow, g } = await holding(name, new Job('s'));
     const completed = sinon.spy();
     slow.on('completed', completed);
-    const g = gated();
-    slow.process(g.handler);
-    await slow.addJob(new Job('s'));
-    await until(() => g.started.length === 1);
     await sleep(20);
     const guard = ctx.queue({ name });
     t.is((await guard.jamGuard(0.01)).length, 1);
@@ -101,11 +103,7 @@ forEachBackend((test, ctx) => {
 
   test('jam then failure counts two failures for one ID', async (t) => {
     const name = ctx.name();
-    const stuck = ctx.queue({ name, jobTimeout: 0 });
-    const g = gated();
-    stuck.process(g.handler);
-    await stuck.addJob(new Job('twice'));
-    await until(() => g.started.length === 1);
+    const { q: stuck } = await holding(name, new Job('twice'));
     await sleep(20);
     await ctx.queue({ name }).jamGuard(0.01);
     await stuck.close({ timeout: 0 });
@@ -143,11 +141,7 @@ forEachBackend((test, ctx) => {
 
   test('a rerun asked for while a job jams is satisfied by the requeue', async (t) => {
     const name = ctx.name();
-    const q = ctx.queue({ name, jobTimeout: 0, duplicateWhileProcessing: 'rerun' });
-    const g = gated();
-    q.process(g.handler);
-    await q.addJob(new Job('rr'));
-    await until(() => g.started.length === 1);
+    const { q } = await holding(name, new Job('rr'), { duplicateWhileProcessing: 'rerun' });
     t.is(await q.addJob(new Job('rr')), 'processing');
     await sleep(20);
     await ctx.queue({ name }).jamGuard(0.01);
