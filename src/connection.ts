@@ -17,6 +17,7 @@ import { ConnectionError, ConvoyError } from './errors.js';
 import { scriptDefinitions, type ScriptRunner } from './scripts.js';
 import type { RedisConfig } from './options.js';
 import { log } from './log.js';
+import { backoff, sleep } from './util.js';
 
 /** The part of a node-redis client or cluster this library uses. */
 export interface RedisHandle extends ScriptRunner {
@@ -39,12 +40,18 @@ function isCluster(config: RedisConfig): config is { cluster: RedisClusterOption
   return typeof config === 'object' && config !== null && 'cluster' in config;
 }
 
+/**
+ * The command client. Its offline queue is off: a call made while Redis is
+ * unreachable fails at once instead of waiting to run when Redis is back, long
+ * after its caller gave up on it (a claim nobody would read, a retried write).
+ */
 function createHandle(config: RedisConfig): RedisHandle {
   if (isCluster(config)) {
-    return createCluster({ ...config.cluster, scripts: scriptDefinitions }) as unknown as RedisHandle;
+    const defaults = { ...config.cluster.defaults, disableOfflineQueue: true };
+    return createCluster({ ...config.cluster, defaults, scripts: scriptDefinitions }) as unknown as RedisHandle;
   }
   const options: RedisClientOptions = typeof config === 'string' ? { url: config } : config;
-  return createClient({ ...options, scripts: scriptDefinitions }) as unknown as RedisHandle;
+  return createClient({ ...options, disableOfflineQueue: true, scripts: scriptDefinitions }) as unknown as RedisHandle;
 }
 
 /**
@@ -132,6 +139,9 @@ export class Connection extends EventEmitter {
   /** The first connection is made (a cluster takes no commands before). */
   connected = false;
   private lastError?: Error;
+  /** Blocking connections that failed to connect in a row: their retries back off. */
+  private createFailures = 0;
+  private readonly closed = new AbortController();
 
   private constructor(
     private readonly key: unknown,
@@ -153,11 +163,24 @@ export class Connection extends EventEmitter {
     this.pool = genericPool.createPool<RedisHandle>(
       {
         create: async () => {
-          // A blocking connection does not retry on its own: while Redis is
-          // down the pool's create fails fast and the worker backs off and asks again.
+          // A blocking connection does not retry on its own, and the pool asks
+          // again at once while an acquire waits: back off between failures.
+          if (this.createFailures > 0) await sleep(backoff(this.createFailures - 1), this.closed.signal);
+          if (this.closed.signal.aborted) throw new ConnectionError('the connection is closed');
           const c = this.client.duplicate(this.blockingOverrides());
           c.on('error', (err) => log('blocking connection: %s', err.message));
-          await c.connect();
+          try {
+            await c.connect();
+          } catch (err) {
+            this.createFailures++;
+            try {
+              c.destroy();
+            } catch {
+              // never connected: nothing to close
+            }
+            throw err;
+          }
+          this.createFailures = 0;
           return c;
         },
         destroy: async (c) => c.destroy(),
@@ -315,6 +338,7 @@ export class Connection extends EventEmitter {
   async release(): Promise<void> {
     if (--this.refs > 0) return;
     if (Connection.shared.get(this.key) === this) Connection.shared.delete(this.key);
+    this.closed.abort();
     await this.pool.drain();
     await this.pool.clear();
     try {

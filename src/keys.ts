@@ -10,6 +10,8 @@ export interface QueueKeys {
   readonly committed: string;
   /** zset: ID → claim time in µs (Redis clock), which is also the claim's fencing token */
   readonly processing: string;
+  /** zset: processing ID → lease expiry (ms, Redis clock); renewed by the live worker, recovered when it lapses */
+  readonly leases: string;
   /** hash: ID → payload JSON */
   readonly payload: string;
   /** set: processing IDs to run once more when the current run ends */
@@ -29,7 +31,7 @@ export interface QueueKeys {
 export type KeyName = keyof QueueKeys;
 
 export const KEY_NAMES: readonly KeyName[] = [
-  'queued', 'committed', 'processing', 'payload', 'rerun',
+  'queued', 'committed', 'processing', 'leases', 'payload', 'rerun',
   'failed', 'failinfo', 'errors', 'wake', 'lock',
 ];
 
@@ -45,6 +47,7 @@ export const KEY_TYPES: Readonly<Record<KeyName, string>> = {
   queued: 'list',
   committed: 'set',
   processing: 'zset',
+  leases: 'zset',
   payload: 'hash',
   rerun: 'set',
   failed: 'zset',

@@ -24,6 +24,8 @@ export interface QueueOptions {
   jobTimeout?: number;
   /** How long an idle worker blocks on Redis per call (s). Default 5. */
   blockingTimeout?: number;
+  /** A running job whose worker stops renewing its lease for this long (ms) is recovered as stalled. Default 30000. */
+  stallTimeout?: number;
   /** A Redis call that takes longer rejects with a ConnectionError (ms). Default 5000. */
   commandTimeout?: number;
   /** An add of an ID that is processing: ignore it, or run the ID once more afterwards. Default `ignore`. */
@@ -47,6 +49,7 @@ export interface ResolvedOptions {
   readonly jobTimeout: number;
   readonly blockingTimeout: number;
   readonly commandTimeout: number;
+  readonly stallTimeout: number;
   readonly duplicateWhileProcessing: DuplicatePolicy;
   readonly jamGuardInterval: number;
   readonly jamGuardIdle: number;
@@ -76,12 +79,26 @@ function checkName(what: string, value: unknown): string {
   return value;
 }
 
-function number(what: string, value: unknown, fallback: number, min: number, integer = true): number {
+/** The longest delay Node's timers take (ms); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function number(what: string, value: unknown, fallback: number, min: number, integer = true, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
-    fail(what, value, `${integer ? 'an integer' : 'a number'} >= ${min}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    const range = max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `>= ${min}`;
+    fail(what, value, `${integer ? 'an integer' : 'a number'} ${range}`);
   }
   return value;
+}
+
+/** The `timeout` of close and stopProcessing: undefined (wait as long as it takes) or ms. */
+export function checkStopTimeout(value: unknown): number | undefined {
+  return value === undefined ? undefined : timer('timeout', value, 0, 0);
+}
+
+/** A duration in ms that becomes a timer. */
+function timer(what: string, value: unknown, fallback: number, min: number): number {
+  return number(what, value, fallback, min, true, MAX_TIMER_MS);
 }
 
 function redisConfig(value: unknown): RedisConfig {
@@ -105,7 +122,7 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
   }
   const policy = opts.duplicateWhileProcessing ?? (defaults.duplicateWhileProcessing as DuplicatePolicy);
   if (policy !== 'ignore' && policy !== 'rerun') fail('duplicateWhileProcessing', policy, "'ignore' or 'rerun'");
-  const jobTimeout = number('jobTimeout', opts.jobTimeout, defaults.jobTimeout, 0);
+  const jobTimeout = timer('jobTimeout', opts.jobTimeout, defaults.jobTimeout, 0);
   const idleDefault = defaults.jamGuardIdle || (jobTimeout > 0 ? (2 * jobTimeout) / 1000 : 60);
   return {
     name: name as string,
@@ -114,10 +131,11 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
       prefix: checkName('prefix', opts.prefix ?? defaults.prefix),
       concurrency: number('concurrency', opts.concurrency ?? opts.concurrentWorkers, defaults.concurrency, 1),
       jobTimeout,
-      blockingTimeout: number('blockingTimeout', opts.blockingTimeout, defaults.blockingTimeout, 0.01, false),
-      commandTimeout: number('commandTimeout', opts.commandTimeout, defaults.commandTimeout, 1),
+      blockingTimeout: number('blockingTimeout', opts.blockingTimeout, defaults.blockingTimeout, 0.01, false, MAX_TIMER_MS / 2000),
+      commandTimeout: timer('commandTimeout', opts.commandTimeout, defaults.commandTimeout, 1),
+      stallTimeout: timer('stallTimeout', opts.stallTimeout, defaults.stallTimeout, 30),
       duplicateWhileProcessing: policy,
-      jamGuardInterval: number('jamGuardInterval', opts.jamGuardInterval, defaults.jamGuardInterval, 0),
+      jamGuardInterval: timer('jamGuardInterval', opts.jamGuardInterval, defaults.jamGuardInterval, 0),
       jamGuardIdle: number('jamGuardIdle', opts.jamGuardIdle, idleDefault, 0, false),
       errorLogSize: number('errorLogSize', opts.errorLogSize, defaults.errorLogSize, 1),
       errorLogTtl: number('errorLogTtl', opts.errorLogTtl, defaults.errorLogTtl, 1),

@@ -8,7 +8,7 @@ import { ActiveJob, Job, decodePayload, encodePayload } from './job.js';
 import { Connection, wrapError } from './connection.js';
 import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
-import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
+import { checkStopTimeout, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
 import { Worker, type AsyncHandler, type CallbackHandler, type Handler, type WorkerHost } from './worker.js';
 import { sweep } from './jam-guard.js';
@@ -48,6 +48,7 @@ export interface QueueEvents<P = unknown> {
   completed: [job: ActiveJob<P>, result: unknown];
   failed: [job: ActiveJob<P>, error: Error];
   jammed: [jobs: Job<P>[]];
+  stalled: [ids: string[]];
   error: [error: Error];
   warning: [message: string];
 }
@@ -143,6 +144,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
 
   private flushAdds(): void {
     const batch = this.adds;
+    if (!batch.length) return;
     this.adds = [];
     for (let i = 0; i < batch.length; i += ADD_CHUNK) {
       const chunk = batch.slice(i, i + ADD_CHUNK);
@@ -177,9 +179,10 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
 
   /** Stop fetching jobs; resolves when the running ones are done (or `timeout` ms pass). */
   async stopProcessing(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = checkStopTimeout(options?.timeout);
     const worker = this.worker;
     if (!worker) return;
-    await worker.stop(options.timeout);
+    await worker.stop(timeout);
     if (this.worker === worker) this.worker = undefined;
   }
 
@@ -282,12 +285,19 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   }
 
   /**
-   * Stop processing, let running jobs finish (or give up after `timeout` ms:
-   * their runs stay in processing until a jam guard sweep requeues them), send
-   * pending adds, and let go of the connections.
+   * Send the adds already made, stop processing, let running jobs finish (after
+   * `timeout` ms the runs still going go back to the head of the queue, their
+   * signal aborted, their late results ignored), and let go of the connections.
    */
   close(options: { timeout?: number } = {}): Promise<void> {
+    try {
+      checkStopTimeout(options?.timeout);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.closing ??= (async () => {
+      // Adds of this tick would otherwise be flushed after the connection is gone.
+      this.flushAdds();
       clearInterval(this.jamTimer);
       await this.stopProcessing(options);
       while (this.addsInFlight.size) await Promise.allSettled([...this.addsInFlight]);
@@ -344,6 +354,11 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   /** @internal */
   onFailed(job: ActiveJob, err: Error): void {
     this.emit('failed', job as ActiveJob<P>, err);
+  }
+
+  /** @internal */
+  onStalled(ids: string[]): void {
+    this.emit('stalled', ids);
   }
 
   /** @internal Errors go to 'error' listeners; without one they are only logged, never thrown. */

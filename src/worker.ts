@@ -1,19 +1,28 @@
 /**
  * The worker of one queue object: the fetch loop, the concurrency slots, job
- * timeouts, and the batched reporting of results.
+ * timeouts, lease renewal and the batched reporting of results.
  *
- * Slots: `busy` counts slots that hold a running handler or a claim on its way.
- * A finished handler keeps its slot reserved until its result is written; the
- * same script call claims the next job for it, so a busy worker needs one round
- * trip per batch of finished jobs and never exceeds `concurrency`.
+ * Each claimed run is a small state machine and holds exactly one slot from its
+ * claim until it is done:
+ *
+ *   running ──handler ends──▶ reporting ──result written──▶ done
+ *   running ──timeout──▶ overdue ──handler ends──▶ reporting
+ *   reporting ──write failed too often──▶ done (its lease lapses: recovered as a stall)
+ *
+ * A handler that outlives its timeout keeps its slot and its ID's claim (the
+ * lease is still renewed) until it really ends, so no more than `concurrency`
+ * handlers ever run in one worker and an ID never has two live runs. A finished
+ * run's slot is handed to the next claim in the same script call that writes
+ * its result: one round trip per batch of finished jobs.
  */
 import { ActiveJob, decodePayload } from './job.js';
-import { JobTimeoutError } from './errors.js';
+import { ConvoyError, JobTimeoutError } from './errors.js';
 import type { RedisArgument } from 'redis';
 import type { ScriptName, ScriptReply } from './scripts.js';
 import type { Connection } from './connection.js';
 import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
+import { backoff, describeValue, sleep } from './util.js';
 import { log } from './log.js';
 
 export type AsyncHandler<P = unknown> = (job: ActiveJob<P>) => unknown;
@@ -27,6 +36,7 @@ export interface WorkerHost {
   readonly connection: Connection;
   onCompleted(job: ActiveJob, result: unknown): void;
   onFailed(job: ActiveJob, err: Error): void;
+  onStalled(ids: string[]): void;
   onError(err: unknown, what: string): void;
   /** Run a script on the queue's keys; rejects with a clear error. */
   run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply>;
@@ -34,81 +44,113 @@ export interface WorkerHost {
   command(args: string[], what: string): Promise<unknown>;
 }
 
+type Phase = 'running' | 'overdue' | 'reporting' | 'done';
+
 /** One claimed run, from claim to written result. */
 interface Run {
   readonly job: ActiveJob;
   readonly token: string;
+  phase: Phase;
+  /** The claim was taken away (lease lapsed, jam guard): the result will change nothing. */
+  lost: boolean;
   error?: Error;
   result?: unknown;
-  /** The handler has settled (its slot can take the next job). */
-  settled: boolean;
-  /** The result has been handed to the batch (first of settle or timeout). */
-  reported: boolean;
   timer?: NodeJS.Timeout;
+  /** Failed attempts to write the result. */
   attempts: number;
 }
 
 const MAX_REPORT_ATTEMPTS = 8;
-/** Jobs claimed or reported per script call: bounds its time and its Lua argument lists. */
+/** Jobs claimed, reported or renewed per script call: bounds its time and its Lua argument lists. */
 const MAX_BATCH = 1000;
-const BACKOFF_MS = [50, 100, 250, 500, 1000, 2000];
+/** Stalled runs recovered per renewal call. */
+const RECOVER_BATCH = 500;
 
 export class Worker {
   private running = true;
+  /** Slots in use: claims on their way plus runs not yet done. */
   private busy = 0;
   private readonly stopper = new AbortController();
   private readonly runs = new Set<Run>();
   private pending: Run[] = [];
   private flushScheduled = false;
+  /** Result writes in flight or waiting to be retried. */
   private inFlight = 0;
   private slotWaiter?: (queueEmpty: boolean) => void;
   private idleWaiters: Array<() => void> = [];
   private abandoned = false;
+  private renewing = false;
+  private readonly renewTimer: NodeJS.Timeout;
   private readonly loop: Promise<void>;
 
   constructor(
     private readonly host: WorkerHost,
     private readonly handler: Handler,
   ) {
+    const { stallTimeout } = host.options;
+    // Renew well within the lease, so one slow or failed renewal does not lose it.
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(stallTimeout / 3)));
+    this.renewTimer.unref();
+    void this.renew();
     this.loop = this.fetchLoop();
   }
 
-  /** Stop claiming; resolves when in-flight runs are done and reported, or `timeout` ms pass. */
+  /**
+   * Stop claiming; resolves when in-flight runs are done and reported. After
+   * `timeout` ms, the runs still going are handed back to the head of the
+   * queue (their signal aborted, their late results ignored).
+   */
   async stop(timeout?: number): Promise<void> {
     this.running = false;
     this.stopper.abort();
     this.slotWaiter?.(false);
     const drained = this.loop.then(() => this.whenIdle());
-    if (timeout === undefined) return drained;
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = await Promise.race([
-      drained.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeout))),
-    ]);
-    clearTimeout(timer);
-    if (gaveUp) {
-      // The runs left stay in processing; a jam guard sweep puts them back.
-      this.abandoned = true;
-      for (const run of this.runs) run.job.abort(new Error('queue closed before the job finished'));
-      log('%s: gave up waiting for %d running jobs', this.host.keys.queued, this.runs.size);
+    if (timeout === undefined) {
+      await drained;
+    } else {
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = await Promise.race([
+        drained.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeout))),
+      ]);
+      clearTimeout(timer);
+      if (gaveUp) await this.abandon();
+    }
+    clearInterval(this.renewTimer);
+  }
+
+  /** Hand back the runs whose handlers are still going; later results of this worker are dropped. */
+  private async abandon(): Promise<void> {
+    this.abandoned = true;
+    const live = [...this.runs].filter((r) => r.phase === 'running' || r.phase === 'overdue');
+    for (const run of live) run.job.abort(new ConvoyError(`the queue closed before job ${run.job.id} finished; it was handed back`));
+    log('%s: handing back %d running jobs', this.host.keys.queued, live.length);
+    for (let i = 0; i < live.length; i += MAX_BATCH) {
+      const args = live.slice(i, i + MAX_BATCH).flatMap((r) => [r.job.id, r.token]);
+      // Not handed back (Redis is down): their leases lapse and they are recovered as stalls.
+      await this.host.run('release', args, 'handing back running jobs').catch((err) => this.host.onError(err, 'handing back running jobs'));
     }
   }
 
   private whenIdle(): Promise<void> {
-    if (this.runs.size === 0 && this.inFlight === 0 && this.pending.length === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  private isIdle(): boolean {
+    return this.runs.size === 0 && this.inFlight === 0 && this.pending.length === 0;
+  }
+
   private checkIdle(): void {
-    if (this.runs.size === 0 && this.inFlight === 0 && this.pending.length === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   private async fetchLoop(): Promise<void> {
     const { keys, options, connection } = this.host;
+    const lease = String(options.stallTimeout);
     let rearm = false;
     let skipClaim = false;
     let failures = 0;
@@ -124,9 +166,11 @@ export class Worker {
           this.busy += free;
           let reply: ScriptReply;
           try {
-            reply = await this.host.run('claim', [String(free), rearm ? '1' : '0'], 'claiming jobs');
+            reply = await this.host.run('claim', [String(free), rearm ? '1' : '0', lease], 'claiming jobs');
           } catch (err) {
-            this.busy -= free;
+            // The claim may have happened all the same: those runs are
+            // recovered when their leases lapse.
+            this.unreserve(free);
             throw err;
           }
           const got = this.startRuns(reply as ScriptReply[], 0, free);
@@ -141,22 +185,17 @@ export class Worker {
       } catch (err) {
         if (!this.running) break;
         this.host.onError(err, 'fetching jobs');
-        await this.sleep(BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]);
+        await sleep(backoff(failures++), this.stopper.signal);
       }
     }
+    // Woken while stopping: pass the marker on so other idle workers see the jobs.
+    if (rearm) await this.host.run('claim', ['0', '1', lease], 'passing on a wake-up').catch(() => undefined);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const signal = this.stopper.signal;
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done, { once: true });
-    });
+  /** Give back reserved slots that no run took. */
+  private unreserve(n: number, queueEmpty = false): void {
+    this.busy -= n;
+    if (n > 0) this.slotWaiter?.(queueEmpty);
   }
 
   /**
@@ -166,14 +205,14 @@ export class Worker {
    */
   private startRuns(reply: ScriptReply[], offset: number, reserved: number): number {
     const got = reply.length > offset ? (reply.length - offset - 1) / 2 : 0;
-    this.busy -= reserved - got;
     if (got > 0) {
       const token = String(reply[offset]);
       for (let i = offset + 1; i < reply.length; i += 2) {
         this.start(String(reply[i]), token, reply[i + 1] as string | null);
       }
     }
-    if (got < reserved) this.slotFreed(true);
+    // Fewer jobs than slots: the queue is empty.
+    if (got < reserved) this.unreserve(reserved - got, true);
     return got;
   }
 
@@ -186,20 +225,14 @@ export class Worker {
     } catch (err) {
       decodeError = err as Error;
     }
-    const run: Run = { job: new ActiveJob(id, payload, startedAt), token, settled: false, reported: false, attempts: 0 };
+    const run: Run = { job: new ActiveJob(id, payload, startedAt), token, phase: 'running', lost: false, attempts: 0 };
     this.runs.add(run);
     if (decodeError) {
-      this.settle(run, decodeError);
+      this.finish(run, decodeError);
       return;
     }
     const { jobTimeout } = this.host.options;
-    if (jobTimeout > 0) {
-      run.timer = setTimeout(() => {
-        const err = new JobTimeoutError(`job ${id} timed out after ${jobTimeout} ms`);
-        run.job.abort(err);
-        this.report(run, err);
-      }, jobTimeout);
-    }
+    if (jobTimeout > 0) run.timer = setTimeout(() => this.timeOut(run, jobTimeout), jobTimeout);
     this.invoke(run);
   }
 
@@ -210,11 +243,11 @@ export class Worker {
       const done = (err?: unknown) => {
         if (called) return;
         called = true;
-        this.settle(run, err == null ? undefined : toError(err));
+        this.finish(run, err == null ? undefined : toError(err));
       };
       try {
         const ret = (handler as CallbackHandler)(run.job, done) as unknown;
-        if (ret instanceof Promise) ret.catch(done);
+        if (ret instanceof Promise) ret.catch((err: unknown) => done(err ?? new Error('handler rejected')));
       } catch (err) {
         done(err ?? new Error('handler threw'));
       }
@@ -224,39 +257,44 @@ export class Worker {
     try {
       ret = (handler as AsyncHandler)(run.job);
     } catch (err) {
-      this.settle(run, toError(err));
+      this.finish(run, toError(err));
       return;
     }
     if (ret instanceof Promise) {
       ret.then(
-        (result) => this.settle(run, undefined, result),
-        (err) => this.settle(run, toError(err)),
+        (result) => this.finish(run, undefined, result),
+        (err: unknown) => this.finish(run, toError(err)),
       );
     } else {
-      this.settle(run, undefined, ret);
+      this.finish(run, undefined, ret);
     }
   }
 
-  /** The handler is over: report its result unless the timeout already did. */
-  private settle(run: Run, error?: Error, result?: unknown): void {
-    run.settled = true;
-    clearTimeout(run.timer);
-    if (run.reported) {
-      // Timed out earlier: its failure is written; only the slot is free now.
-      log('job %s finished after its timeout; its result is ignored', run.job.id);
-      this.runs.delete(run);
-      this.busy--;
-      this.slotFreed(false);
-      this.checkIdle();
+  /** The timeout decides the outcome; the run still holds its slot and claim until its handler ends. */
+  private timeOut(run: Run, ms: number): void {
+    if (run.phase !== 'running') return;
+    run.phase = 'overdue';
+    run.error = new JobTimeoutError(`job ${run.job.id} timed out after ${ms} ms`);
+    run.job.abort(run.error);
+  }
+
+  /** The handler is over (only its first ending counts): report the outcome. */
+  private finish(run: Run, error?: Error, result?: unknown): void {
+    if (run.phase === 'running') {
+      clearTimeout(run.timer);
+      run.error = error;
+      run.result = result;
+    } else if (run.phase === 'overdue') {
+      log('job %s ended after its timeout; it fails with the timeout', run.job.id);
+    } else {
       return;
     }
-    run.result = result;
-    this.report(run, error);
-  }
-
-  private report(run: Run, error?: Error): void {
-    run.reported = true;
-    run.error = error;
+    if (run.lost || this.abandoned) {
+      // Its claim is gone: writing would change nothing.
+      this.release(run);
+      return;
+    }
+    run.phase = 'reporting';
     this.pending.push(run);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -264,24 +302,40 @@ export class Worker {
     }
   }
 
+  /** Free a run's slot: exactly once per run. */
+  private release(run: Run): void {
+    if (run.phase === 'done') return;
+    run.phase = 'done';
+    clearTimeout(run.timer);
+    this.runs.delete(run);
+    this.unreserve(1);
+    this.checkIdle();
+  }
+
   /** Write the batch of results: one call for completions, one for failures. */
   private flush(): void {
     this.flushScheduled = false;
     const batch = this.pending;
     this.pending = [];
-    if (this.abandoned) return;
     const done = batch.filter((r) => !r.error);
     const failed = batch.filter((r) => r.error);
-    for (let i = 0; i < done.length; i += MAX_BATCH) void this.write(done.slice(i, i + MAX_BATCH), false);
-    for (let i = 0; i < failed.length; i += MAX_BATCH) void this.write(failed.slice(i, i + MAX_BATCH), true);
+    for (let i = 0; i < done.length; i += MAX_BATCH) void this.write(done.slice(i, i + MAX_BATCH), false, true);
+    for (let i = 0; i < failed.length; i += MAX_BATCH) void this.write(failed.slice(i, i + MAX_BATCH), true, true);
   }
 
-  private async write(batch: Run[], failed: boolean): Promise<void> {
+  /**
+   * Write results. A first attempt also claims the next jobs for the slots it
+   * frees; a retry never does, since the first attempt may have claimed them
+   * already (with no reply to say so).
+   */
+  private async write(batch: Run[], failed: boolean, first: boolean): Promise<void> {
     const { options } = this.host;
-    // Each settled run's slot is refilled by this call, unless we are stopping.
-    const freed = batch.filter((r) => r.settled).length;
-    const claim = this.running ? freed : 0;
-    const args: string[] = [String(claim), '0'];
+    if (this.abandoned) {
+      for (const run of batch) this.release(run);
+      return;
+    }
+    const claim = first && this.running ? batch.length : 0;
+    const args: string[] = [String(claim), '0', String(options.stallTimeout)];
     if (failed) args.push(String(options.errorLogSize), String(options.errorLogTtl));
     for (const run of batch) {
       args.push(run.job.id, run.token);
@@ -292,65 +346,103 @@ export class Worker {
     try {
       reply = (await this.host.run(failed ? 'fail' : 'complete', args, 'reporting job results')) as ScriptReply[];
     } catch (err) {
-      this.inFlight--;
-      this.retry(batch, err);
+      this.retry(batch, failed, err);
       return;
+    } finally {
+      this.inFlight--;
     }
-    this.inFlight--;
     const flags = String(reply[0]);
     for (let i = 0; i < batch.length; i++) {
       const run = batch[i];
-      if (run.settled) this.runs.delete(run);
       if (flags[i] !== '1') {
-        log('job %s: its claim was taken away (jam guard); this late result changed nothing', run.job.id);
+        log('job %s: its claim was taken away (stall or jam guard); this late result changed nothing', run.job.id);
       } else if (failed) {
         this.host.onFailed(run.job, run.error!);
       } else {
         this.host.onCompleted(run.job, run.result);
       }
     }
-    this.busy -= freed - claim;
+    // The finished runs' slots pass to the runs this call claimed.
+    for (const run of batch) {
+      run.phase = 'done';
+      this.runs.delete(run);
+    }
+    this.busy -= batch.length - claim;
     if (claim > 0) this.startRuns(reply, 1, claim);
-    else if (freed > 0) this.slotFreed(false);
+    else this.slotWaiter?.(false);
     this.checkIdle();
   }
 
-  /** A result could not be written (Redis down): try again later, then give up to the jam guard. */
-  private retry(batch: Run[], err: unknown): void {
+  /** A result could not be written: try again with backoff, then give up to stall recovery. */
+  private retry(batch: Run[], failed: boolean, err: unknown): void {
     this.host.onError(err, 'reporting job results');
     const again: Run[] = [];
     for (const run of batch) {
       if (++run.attempts < MAX_REPORT_ATTEMPTS && !this.abandoned) {
         again.push(run);
-      } else if (run.settled) {
-        log('job %s: result not written after %d attempts; the jam guard will requeue it', run.job.id, run.attempts);
-        this.runs.delete(run);
-        this.busy--;
-        this.slotFreed(false);
+      } else {
+        // No longer renewed, its lease lapses and the job is recovered as a stall.
+        log('job %s: result not written after %d attempts; it will be recovered when its lease lapses', run.job.id, run.attempts);
+        this.release(run);
       }
     }
-    if (again.length) {
-      const delay = BACKOFF_MS[Math.min(again[0].attempts - 1, BACKOFF_MS.length - 1)];
-      this.inFlight++;
-      setTimeout(() => {
-        this.inFlight--;
-        this.pending.push(...again);
-        this.flush();
-      }, delay);
-    }
-    this.checkIdle();
+    if (!again.length) return;
+    this.inFlight++;
+    setTimeout(() => {
+      this.inFlight--;
+      void this.write(again, failed, false);
+    }, backoff(again[0].attempts - 1));
   }
 
-  private slotFreed(queueEmpty: boolean): void {
-    this.slotWaiter?.(queueEmpty);
+  /**
+   * Renew the leases of this worker's runs and recover the runs of workers
+   * whose leases lapsed: one call per interval, whatever the number of runs.
+   */
+  private async renew(): Promise<void> {
+    if (this.renewing || this.abandoned) return;
+    this.renewing = true;
+    const { options } = this.host;
+    try {
+      const runs = [...this.runs];
+      for (let i = 0; i === 0 || i < runs.length; i += MAX_BATCH) {
+        const chunk = runs.slice(i, i + MAX_BATCH);
+        const args = [String(options.stallTimeout), String(i === 0 ? RECOVER_BATCH : 0), String(options.errorLogSize), String(options.errorLogTtl)];
+        for (const run of chunk) args.push(run.job.id, run.token);
+        const reply = (await this.host.run('renew', args, 'renewing leases')) as ScriptReply[];
+        const flags = String(reply[0]);
+        chunk.forEach((run, k) => {
+          if (flags[k] === '1' || run.lost) return;
+          run.lost = true;
+          run.job.abort(new ConvoyError(`job ${run.job.id} was taken from this worker (its lease lapsed or the jam guard requeued it)`));
+        });
+        if (reply.length > 1) this.host.onStalled(reply.slice(1).map(String));
+      }
+    } catch (err) {
+      this.host.onError(err, 'renewing leases');
+    } finally {
+      this.renewing = false;
+    }
   }
 }
 
-function toError(err: unknown): Error {
+/** Any value a handler throws or rejects with, as an Error; never throws itself. */
+export function toError(err: unknown): Error {
   if (err instanceof Error) return err;
-  return new Error(typeof err === 'string' ? err : `handler failed with ${JSON.stringify(err) ?? String(err)}`);
+  if (typeof err === 'string') return new Error(err);
+  return new Error(`handler failed with ${describeValue(err)}`);
 }
 
 function errorJson(id: string, err: Error): string {
-  return JSON.stringify({ id, name: err.name, message: err.message, stack: err.stack, time: Date.now() });
+  let name: string, message: string, stack: string | undefined;
+  try {
+    ({ name, message, stack } = err);
+    name = String(name);
+    message = String(message);
+    stack = stack === undefined ? undefined : String(stack);
+  } catch {
+    // A getter that throws: keep what we can.
+    name = 'Error';
+    message = 'the handler failed with an error that could not be read';
+  }
+  return JSON.stringify({ id, name, message, stack, time: Date.now() });
 }

@@ -17,6 +17,9 @@ import {
   queueKeys,
   type Queue,
 } from '../src/index.js';
+import { RESP_TYPES } from 'redis';
+import { KEY_NAMES } from '../src/keys.js';
+import type { ScriptName } from '../src/scripts.js';
 import { forEachBackend, standalone, until, type Backend } from './helpers/backends.js';
 
 type Inspect = Backend['inspect'];
@@ -455,4 +458,72 @@ forEachBackend((test, ctx) => {
     for (const key of Object.values(keys)) t.true(key.startsWith('convoy:{orders:eu}:'));
     t.is(new Set(Object.values(keys)).size, Object.keys(keys).length);
   });
+});
+
+/**
+ * Every state change against foreign data in every key of the layout: each
+ * script either fails with a ForeignDataError naming that key and changes
+ * nothing at all, or leaves the foreign key as it was.
+ */
+forEachBackend((test, ctx) => {
+  const TOKEN = '1000000';
+  /** A queue in every state at once: queued, processing (leases lapsed), a rerun, a failure record, the sweep lock held. */
+  async function seed(q: Queue<unknown>, emptyQueue: boolean): Promise<void> {
+    const { inspect } = ctx.backend;
+    const k = q.keys;
+    // With an empty queue, scripts that enqueue also write the wake-up marker.
+    if (!emptyQueue) await inspect.rPush(k.queued, ['a', 'b']);
+    await inspect.sAdd(k.committed, ['a', 'b', 'c', 'd']);
+    await inspect.zAdd(k.processing, [{ score: Number(TOKEN), value: 'c' }, { score: Number(TOKEN), value: 'd' }]);
+    await inspect.zAdd(k.leases, [{ score: 1, value: 'c' }, { score: 1, value: 'd' }]);
+    await inspect.hSet(k.payload, { a: '{"n":1}', c: '{"n":3}', e: '{"n":5}' });
+    await inspect.sAdd(k.rerun, 'c');
+    await inspect.zAdd(k.failed, { score: 1, value: 'e' });
+    await inspect.hSet(k.failinfo, 'e', '{"message":"old","time":1}');
+    await inspect.rPush(k.errors, '{"message":"old"}');
+    await inspect.set(k.lock, 'L');
+  }
+
+  async function snapshot(q: Queue<unknown>): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const name of KEY_NAMES) {
+      const dump = (await ctx.backend.inspect.sendCommand(['DUMP', q.keys[name]], { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } } as never)) as Buffer | null;
+      out[name] = dump ? dump.toString('hex') : '(none)';
+    }
+    return out;
+  }
+
+  // Each script, with arguments that make it write to every key it can write.
+  const calls: Array<[ScriptName, string[]]> = [
+    ['add', ['rerun', '4', 'a', 'c', 'e', 'new', '4', '{"p":1}']],
+    ['claim', ['2', '1', '30000']],
+    ['complete', ['1', '1', '30000', 'c', TOKEN]],
+    ['fail', ['1', '1', '30000', '10', '100', 'd', TOKEN, '{"message":"x"}']],
+    ['renew', ['30000', '10', '10', '100', 'c', TOKEN]],
+    ['release', ['c', TOKEN]],
+    ['sweep', ['L', '0', '10', '10', '100', '30000']],
+    ['removeFailed', ['', 'e']],
+    ['unlock', ['L']],
+  ];
+
+  for (const [script, args] of calls) {
+    test(`${script}: foreign data in any key fails the call with ForeignDataError and changes nothing`, async (t) => {
+      for (const [key, emptyQueue] of KEY_NAMES.flatMap((k) => [[k, false], [k, true]] as const)) {
+        const q = ctx.queue();
+        q.on('error', () => undefined);
+        await seed(q, emptyQueue);
+        await ctx.backend.inspect.del(q.keys[key]);
+        await ctx.backend.inspect.sendCommand(['SET', q.keys[key], 'foreign']);
+        const before = await snapshot(q);
+        try {
+          await q.run(script, args, `test ${script}`);
+          t.is(String(await ctx.backend.inspect.sendCommand(['GET', q.keys[key]])), 'foreign', `${script} with foreign ${key}: left it alone`);
+        } catch (err) {
+          t.true(err instanceof ForeignDataError, `${script} with foreign ${key}: ${String(err)}`);
+          t.is((err as ForeignDataError).key, q.keys[key], `${script} with foreign ${key}: the error names it`);
+          t.deepEqual(await snapshot(q), before, `${script} with foreign ${key}: nothing changed`);
+        }
+      }
+    });
+  }
 });

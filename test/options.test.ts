@@ -52,6 +52,12 @@ for (const [label, name, opts] of [
   ['a prefix with a brace', 'q', { prefix: 'a{' }],
   ['a redis URL of another scheme', 'q', { redis: 'http://localhost' }],
   ['a zero blockingTimeout', 'q', { blockingTimeout: 0 }],
+  // Node fires a timer over 2^31-1 ms at once: 30 days would mean 1 ms.
+  ['a jobTimeout of 30 days', 'q', { jobTimeout: 30 * 86_400_000 }],
+  ['a jamGuardInterval over the timer limit', 'q', { jamGuardInterval: 2 ** 31 }],
+  ['a commandTimeout over the timer limit', 'q', { commandTimeout: 2 ** 31 }],
+  ['a stallTimeout over the timer limit', 'q', { stallTimeout: 2 ** 31 }],
+  ['a blockingTimeout over the timer limit', 'q', { blockingTimeout: 2 ** 31 }],
 ] as const) {
   test(`${label} is refused at creation`, (t) => {
     const err = t.throws(() => resolveOptions(name as never, opts as never), { instanceOf: InvalidOptionError });

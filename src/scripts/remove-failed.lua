@@ -1,10 +1,12 @@
 -- remove-failed: forget the failure records of IDs; with a cutoff, only those
 -- whose last failure is older than it (trimming by age).
 -- KEYS: committed payload failed failinfo
+-- INCLUDE: present
 -- ARGV: cutoff (ms since the epoch, or '' for none), then ids
 -- Returns how many records it removed.
 -- Keeps: the payload of a committed ID (queued or processing) is left alone;
--- that of an ID no longer committed goes with its failure record.
+-- that of an ID no longer committed goes with its failure record. Every key
+-- is read before the first write.
 local cutoff = tonumber(ARGV[1])
 local ids = {}
 for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
@@ -25,6 +27,7 @@ for i, id in ipairs(ids) do
 end
 if #gone == 0 then return 0 end
 local committed = redis.call('SMISMEMBER', K.committed, unpack(gone))
+present(K.payload, 'hash')
 redis.call('ZREM', K.failed, unpack(gone))
 redis.call('HDEL', K.failinfo, unpack(gone))
 for i, id in ipairs(gone) do

@@ -1,10 +1,11 @@
 -- end_runs_read(ids, tokens, withRerun): which runs are still the current claim
 -- of their ID, and which of those have a rerun pending. Reads only.
--- end_runs_write(live, again): take the live runs out of processing and clear
--- the reruns they satisfy.
--- KEYS: processing rerun
--- A run whose claim was taken away (jamGuard requeued it, maybe another worker
--- holds it now) is stale: it is left out, so it changes nothing.
+-- end_runs_write(live, again): take the live runs out of processing (and their
+-- leases) and clear the reruns they satisfy.
+-- KEYS: processing leases rerun
+-- A run whose claim was taken away (its lease lapsed, or jamGuard requeued it,
+-- and maybe another worker holds it now) is stale: it is left out, so it
+-- changes nothing.
 local function end_runs_read(ids, tokens, withRerun)
   local flags, live, again, over = {}, {}, {}, {}
   local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
@@ -25,6 +26,9 @@ local function end_runs_read(ids, tokens, withRerun)
 end
 
 local function end_runs_write(live, again)
-  if #live > 0 then redis.call('ZREM', K.processing, unpack(live)) end
+  if #live > 0 then
+    redis.call('ZREM', K.processing, unpack(live))
+    redis.call('ZREM', K.leases, unpack(live))
+  end
   if #again > 0 then redis.call('SREM', K.rerun, unpack(again)) end
 end

@@ -1,0 +1,29 @@
+-- release: a closing worker hands back runs it will not finish. Each goes to
+-- the head of the queued list, not counted as a failure; its late result
+-- changes nothing.
+-- KEYS: queued processing leases rerun wake
+-- ARGV: pairs: id, token
+-- INCLUDE: present enqueue
+-- Returns how many runs it handed back (stale ones are left alone).
+-- Keeps: an ID moves from processing (and leases) to queued in one step, and
+-- stays committed. Every key is read before the first write.
+local ids, tokens = {}, {}
+for i = 1, #ARGV, 2 do
+  ids[#ids + 1] = ARGV[i]
+  tokens[#tokens + 1] = ARGV[i + 1]
+end
+if #ids == 0 then return 0 end
+local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
+present(K.leases, 'zset')
+present(K.rerun, 'set')
+local len = enqueue_read()
+local back = {}
+for i, id in ipairs(ids) do
+  if scores[i] and tonumber(scores[i]) == tonumber(tokens[i]) then back[#back + 1] = id end
+end
+if #back == 0 then return 0 end
+redis.call('ZREM', K.processing, unpack(back))
+redis.call('ZREM', K.leases, unpack(back))
+redis.call('SREM', K.rerun, unpack(back))
+enqueue(back, len, true)
+return #back

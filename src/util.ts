@@ -1,0 +1,57 @@
+/** Small helpers shared by the core. */
+
+/** Delay before retry number `attempt` (0-based): exponential from 50 ms, capped at 5 s, with jitter. */
+export function backoff(attempt: number): number {
+  const ceiling = Math.min(5000, 50 * 2 ** Math.min(attempt, 10));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/**
+ * A short, readable description of any value for an error message: strings
+ * quoted, numbers and other primitives as written, objects as JSON where
+ * possible. Never throws (cycles, BigInt, hostile getters, revoked proxies).
+ */
+export function describeValue(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return JSON.stringify(value);
+      case 'bigint':
+        return `${value}n`;
+      case 'symbol':
+        return value.toString();
+      case 'function':
+        return `a function${value.name ? ` ${value.name}` : ''}`;
+      case 'object': {
+        if (value === null) return 'null';
+        const seen = new WeakSet<object>();
+        const json = JSON.stringify(value, (_k, v: unknown) => {
+          if (typeof v === 'bigint') return `${v}n`;
+          if (typeof v === 'object' && v !== null) {
+            if (seen.has(v)) return '[Circular]';
+            seen.add(v);
+          }
+          return v;
+        });
+        return json.length > 200 ? `${json.slice(0, 200)}…` : json;
+      }
+      default:
+        return String(value);
+    }
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** Resolve after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
