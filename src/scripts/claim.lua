@@ -7,8 +7,8 @@
 -- Keeps: an ID leaves queued and enters processing, with a lease, in the same
 -- step. Every key is read before the pop (the first write), so foreign data
 -- fails the call before it changes anything.
-local n = tonumber(ARGV[1])
+local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
 local withPayload = present(K.payload, 'hash')
-claim_check()
+claim_check(rearm, false)
 local ids, payloads = claim_pop(n, withPayload)
-return claim_write(ids, payloads, n, ARGV[2] == '1', tonumber(ARGV[3]))
+return claim_write(ids, payloads, n, rearm, tonumber(ARGV[3]))

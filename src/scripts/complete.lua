@@ -22,8 +22,8 @@ if redis.call('EXISTS', K.payload, K.rerun) > 0 then
   withRerun = present(K.rerun, 'set')
 end
 present(K.committed, 'set')
-claim_check()
 local flags, live, again, over = end_runs_read(ids, tokens, withRerun)
+claim_check(ARGV[2] == '1', true)
 local len = #again > 0 and enqueue_read() or 0
 local next, payloads = claim_pop(n, withPayload)
 

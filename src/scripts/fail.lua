@@ -19,9 +19,9 @@ local n = tonumber(ARGV[1])
 local withPayload = present(K.payload, 'hash')
 local withRerun = present(K.rerun, 'set')
 present(K.committed, 'set')
-claim_check()
 record_failure_check()
 local flags, live, again, over = end_runs_read(ids, tokens, withRerun)
+claim_check(ARGV[2] == '1', true)
 local len = #again > 0 and enqueue_read() or 0
 local next, payloads = claim_pop(n, withPayload)
 

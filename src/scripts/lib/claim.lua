@@ -1,6 +1,8 @@
 -- Claiming, in three parts so a script can end runs between them.
--- claim_check(): reads the type of every key claim_write writes, so foreign
--- data fails the script before the pop (call it before the first write).
+-- claim_check(rearm, processingRead): reads the type of every key claim_write
+-- writes, so foreign data fails the script before the pop (call it before the
+-- first write). The wake key is written only when passing a wake-up on, and a
+-- script that already read the processing zset need not check it again.
 -- claim_pop(n, withPayload): pop up to n IDs from the head of the queued list
 -- (and read their payloads when the payload hash exists).
 -- claim_write(ids, payloads, n, rearm, leaseMs): put the popped IDs into the
@@ -14,10 +16,10 @@
 -- Keeps: popped IDs enter processing in the same script (nothing is ever held
 -- only by a client), each with a lease, so a claim whose reply is lost is
 -- recovered when its lease lapses.
-local function claim_check()
-  present(K.processing, 'zset')
+local function claim_check(rearm, processingRead)
+  if not processingRead then present(K.processing, 'zset') end
   present(K.leases, 'zset')
-  present(K.wake, 'list')
+  if rearm then redis.call('LLEN', K.wake) end
 end
 
 local function claim_pop(n, withPayload)
