@@ -24,7 +24,7 @@ q.on('error', (e) => say(`error: ${e.message}`));
 // 1. Publish: each ID joins the queue once, however often it is added.
 const trucks = ['grave-digger', 'bigfoot', 'monster-mutt', 'el-toro', 'max-d', 'bigfoot', 'el-toro', 'bigfoot'];
 const outcomes = await Promise.all(trucks.map((id) => q.addJob(new Convoy.Job(id, { driver: `driver of ${id}` }))));
-const tally = outcomes.reduce<Record<AddOutcome, number>>((acc, o) => ({ ...acc, [o]: acc[o] + 1 }), { queued: 0, committed: 0, processing: 0 });
+const tally = outcomes.reduce<Record<AddOutcome, number>>((acc, o) => ({ ...acc, [o]: acc[o] + 1 }), { queued: 0, scheduled: 0, committed: 0, processing: 0 });
 say(`published ${trucks.length} adds: ${tally.queued} queued, ${tally.committed} already committed (duplicates dropped)`);
 
 // 2. A worker in another process takes a job and is killed mid-job (SIGKILL).

@@ -40,3 +40,13 @@ export class ForeignDataError extends ConvoyError {
     super(`unexpected data in ${key}: ${detail}`);
   }
 }
+
+/** Thrown by a handler: its job fails for good at once, whatever attempts it has left. */
+export class UnrecoverableError extends ConvoyError {
+  override name = 'UnrecoverableError';
+}
+
+/** A job was not started before its `expiresAt`: it fails for good and never runs. */
+export class JobExpiredError extends ConvoyError {
+  override name = 'JobExpiredError';
+}

@@ -15,9 +15,12 @@ export {
   InvalidJobIdError,
   InvalidOptionError,
   InvalidPayloadError,
+  JobExpiredError,
   JobTimeoutError,
   QueueClosedError,
+  UnrecoverableError,
 } from './errors.js';
+export type { JobOptions, Backoff } from './job-options.js';
 
 /** The module's default export, in the shape of the original: `Convoy.createQueue`, `new Convoy.Job(id)`. */
 const Convoy = { createQueue, Job, Queue, errors };

@@ -1,30 +1,58 @@
 import { ForeignDataError, InvalidJobIdError, InvalidPayloadError } from './errors.js';
+import { checkJobOptions, type JobOptions, type StoredJobOptions } from './job-options.js';
 
 /** Longest job ID, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 1024;
 
-/** A job is its unique ID, with optional JSON data. */
+/** A job is its unique ID, with optional JSON data and options. */
 export class Job<P = unknown> {
   /** The ID as stored in Redis: numbers become their decimal string. */
   readonly id: string;
   readonly payload: P | undefined;
+  /** The options as given (checked when the Job is made). */
+  readonly options: JobOptions | undefined;
+  /** @internal What is kept in Redis, and the delay from now in ms. */
+  readonly prepared: { stored?: StoredJobOptions; delay: number };
 
-  constructor(id: string | number, payload?: P) {
+  constructor(id: string | number, payload?: P, options?: JobOptions) {
     this.id = jobId(id);
     this.payload = payload;
+    this.prepared = checkJobOptions(options);
+    this.options = options;
   }
 }
 
-/** A job handed to a handler: it also says when it started and when to give up. */
+/** A job handed to a handler: it also says when it started, which attempt it is, and when to give up. */
 export class ActiveJob<P = unknown> extends Job<P> {
   /** When this worker claimed it (ms since the epoch, Redis clock). */
   readonly startedAt: number;
+  /** The 1-based number of this run: 2 is the first retry. */
+  readonly attempt: number;
   #controller?: AbortController;
   #reason?: unknown;
+  #report: (value: unknown) => Promise<void>;
 
-  constructor(id: string, payload: P | undefined, startedAt: number) {
-    super(id, payload);
+  /** @internal */
+  constructor(
+    id: string,
+    payload: P | undefined,
+    startedAt: number,
+    attempt = 1,
+    options?: StoredJobOptions,
+    report: (value: unknown) => Promise<void> = async () => undefined,
+  ) {
+    super(id, payload, options);
     this.startedAt = startedAt;
+    this.attempt = attempt;
+    this.#report = report;
+  }
+
+  /**
+   * Store this run's progress (a number or JSON data) with the running job and
+   * emit 'progress' (job, value) in this process. Resolves once it is stored.
+   */
+  updateProgress(value: number | object): Promise<void> {
+    return this.#report(value);
   }
 
   /** Aborted when the run times out or the queue closes without waiting for it: stop work then. */

@@ -6,19 +6,29 @@
 export interface QueueKeys {
   /** list: IDs waiting to run, oldest at the head */
   readonly queued: string;
-  /** set: every ID that is queued or processing; the dedup check */
+  /** zset: IDs waiting for a time (a delay, a run-at time, a retry backoff) → due time (ms, Redis clock) */
+  readonly scheduled: string;
+  /** set: every ID that is queued, scheduled or processing; the dedup check */
   readonly committed: string;
   /** zset: ID → claim time in µs (Redis clock), which is also the claim's fencing token */
   readonly processing: string;
   /** zset: processing ID → lease expiry (ms, Redis clock); renewed by the live worker, recovered when it lapses */
   readonly leases: string;
-  /** hash: ID → payload JSON */
+  /** hash: ID → payload JSON (only jobs that carry one) */
   readonly payload: string;
+  /** hash: ID → job options JSON (only jobs added with options) */
+  readonly options: string;
+  /** hash: ID → failed runs so far (only jobs that failed a run) */
+  readonly attempts: string;
+  /** hash: ID → stalls so far (only jobs that stalled) */
+  readonly stalls: string;
+  /** hash: processing ID → progress JSON (only runs that reported progress) */
+  readonly progress: string;
   /** set: processing IDs to run once more when the current run ends */
   readonly rerun: string;
-  /** zset: ID → number of failed or jammed runs */
+  /** zset: ID that failed for good → times it did since it was last added */
   readonly failed: string;
-  /** hash: ID → last error JSON */
+  /** hash: failed ID → its last error JSON */
   readonly failinfo: string;
   /** list: recent errors (JSON), newest first, bounded and with a TTL */
   readonly errors: string;
@@ -31,7 +41,7 @@ export interface QueueKeys {
 export type KeyName = keyof QueueKeys;
 
 export const KEY_NAMES: readonly KeyName[] = [
-  'queued', 'committed', 'processing', 'leases', 'payload', 'rerun',
+  'queued', 'scheduled', 'committed', 'processing', 'leases', 'payload', 'options', 'attempts', 'stalls', 'progress', 'rerun',
   'failed', 'failinfo', 'errors', 'wake', 'lock',
 ];
 
@@ -45,6 +55,11 @@ export function queueKeys(prefix: string, name: string): QueueKeys {
 /** The Redis type each key must have; anything else was written by someone else. */
 export const KEY_TYPES: Readonly<Record<KeyName, string>> = {
   queued: 'list',
+  scheduled: 'zset',
+  options: 'hash',
+  attempts: 'hash',
+  stalls: 'hash',
+  progress: 'hash',
   committed: 'set',
   processing: 'zset',
   leases: 'zset',

@@ -5,6 +5,7 @@
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import defaults from '../config/default.json' with { type: 'json' };
 import { InvalidOptionError } from './errors.js';
+import { checkJobOptions, type JobOptions } from './job-options.js';
 
 /** Where Redis is: a URL, node-redis client options, or a cluster. */
 export type RedisConfig = string | RedisClientOptions | { cluster: RedisClusterOptions };
@@ -40,6 +41,10 @@ export interface QueueOptions {
   errorLogTtl?: number;
   /** Largest payload accepted, in bytes of JSON. Default 4 MiB. */
   maxPayloadBytes?: number;
+  /** Options every job added through this queue object gets, unless the job gives its own. Default none. */
+  defaultJobOptions?: JobOptions;
+  /** Computes the delay (ms) before a retry in the worker, instead of each job's `backoff`. Default none. */
+  backoffStrategy?: (attempt: number, error: Error) => number;
 }
 
 export interface ResolvedOptions {
@@ -56,6 +61,8 @@ export interface ResolvedOptions {
   readonly errorLogSize: number;
   readonly errorLogTtl: number;
   readonly maxPayloadBytes: number;
+  readonly defaultJobOptions: JobOptions | undefined;
+  readonly backoffStrategy: ((attempt: number, error: Error) => number) | undefined;
 }
 
 // A name or prefix becomes part of every key: no hash-tag braces, glob
@@ -140,6 +147,8 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
       errorLogSize: number('errorLogSize', opts.errorLogSize, defaults.errorLogSize, 1),
       errorLogTtl: number('errorLogTtl', opts.errorLogTtl, defaults.errorLogTtl, 1),
       maxPayloadBytes: number('maxPayloadBytes', opts.maxPayloadBytes, defaults.maxPayloadBytes, 1),
+      defaultJobOptions: opts.defaultJobOptions === undefined ? undefined : (checkJobOptions(opts.defaultJobOptions), opts.defaultJobOptions),
+      backoffStrategy: opts.backoffStrategy === undefined || typeof opts.backoffStrategy === 'function' ? opts.backoffStrategy : fail('backoffStrategy', opts.backoffStrategy, 'a function (attempt, error) => ms'),
     },
   };
 }

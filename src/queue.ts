@@ -8,18 +8,20 @@ import { ActiveJob, Job, decodePayload, encodePayload } from './job.js';
 import { Connection, wrapError } from './connection.js';
 import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
+import { checkJobOptions } from './job-options.js';
 import { checkStopTimeout, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
 import { Worker, type AsyncHandler, type CallbackHandler, type Handler, type WorkerHost } from './worker.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
 
-/** What happened to an added job: queued now, already waiting, or running right now. */
-export type AddOutcome = 'queued' | 'committed' | 'processing';
-const OUTCOMES: Record<string, AddOutcome> = { 0: 'queued', 1: 'committed', 2: 'processing' };
+/** What happened to an added job: queued now, scheduled now, already waiting (queued or scheduled), or running right now. */
+export type AddOutcome = 'queued' | 'scheduled' | 'committed' | 'processing';
+const OUTCOMES: Record<string, AddOutcome> = { 0: 'queued', 1: 'committed', 2: 'processing', 3: 'scheduled' };
 
 export interface QueueStats {
   queued: number;
+  scheduled: number;
   committed: number;
   processing: number;
   failed: number;
@@ -47,6 +49,8 @@ export interface FailedJob<P = unknown> {
 export interface QueueEvents<P = unknown> {
   completed: [job: ActiveJob<P>, result: unknown];
   failed: [job: ActiveJob<P>, error: Error];
+  retrying: [job: ActiveJob<P>, error: Error, delay: number];
+  progress: [job: ActiveJob<P>, value: unknown];
   jammed: [jobs: Job<P>[]];
   stalled: [ids: string[]];
   error: [error: Error];
@@ -56,6 +60,10 @@ export interface QueueEvents<P = unknown> {
 interface PendingAdd {
   id: string;
   payload: string;
+  /** options JSON kept in Redis, or '' */
+  options: string;
+  /** ms from now, or 0 */
+  delay: number;
   resolve(outcome: AddOutcome): void;
   reject(err: Error): void;
 }
@@ -127,16 +135,29 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     }
   }
 
-  private prepare(job: Job<P>): { id: string; payload: string } {
+  private prepare(job: Job<P>): Omit<PendingAdd, 'resolve' | 'reject'> {
     if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
     if (!(job instanceof Job)) throw new InvalidJobIdError('addJob takes a Job: q.addJob(new Job(id, payload))');
-    return { id: job.id, payload: encodePayload(job.payload, this.options.maxPayloadBytes) };
+    let { stored, delay } = job.prepared;
+    const defaults = this.options.defaultJobOptions;
+    if (defaults) {
+      // The job's own options win, key by key; its delay or runAt replaces both defaults.
+      const own = job.options ?? {};
+      const base = 'delay' in own || 'runAt' in own ? { ...defaults, delay: undefined, runAt: undefined } : defaults;
+      ({ stored, delay } = checkJobOptions(stripUndefined({ ...base, ...own })));
+    }
+    return {
+      id: job.id,
+      payload: encodePayload(job.payload, this.options.maxPayloadBytes),
+      options: stored ? JSON.stringify(stored) : '',
+      delay,
+    };
   }
 
-  private enqueue(items: { id: string; payload: string }[]): Promise<AddOutcome>[] {
+  private enqueue(items: Omit<PendingAdd, 'resolve' | 'reject'>[]): Promise<AddOutcome>[] {
     const wasEmpty = this.adds.length === 0;
     const promises = items.map(
-      ({ id, payload }) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ id, payload, resolve, reject })),
+      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ ...item, resolve, reject })),
     );
     if (wasEmpty && items.length) process.nextTick(() => this.flushAdds());
     return promises;
@@ -150,7 +171,9 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
       const chunk = batch.slice(i, i + ADD_CHUNK);
       const args: string[] = [this.options.duplicateWhileProcessing, String(chunk.length)];
       for (const a of chunk) args.push(a.id);
-      chunk.forEach((a, k) => a.payload && args.push(String(k + 1), a.payload));
+      chunk.forEach((a, k) => {
+        if (a.payload || a.options || a.delay) args.push(String(k + 1), a.payload, a.options, a.delay ? String(a.delay) : '');
+      });
       const sent = this.run('add', args, 'adding jobs').then(
         (codes) => {
           const s = String(codes);
@@ -205,6 +228,10 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     return this.count('LLEN', this.keys.queued);
   }
 
+  countScheduled(): Promise<number> {
+    return this.count('ZCARD', this.keys.scheduled);
+  }
+
   countCommitted(): Promise<number> {
     return this.count('SCARD', this.keys.committed);
   }
@@ -221,10 +248,16 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
     return Number(await this.command([command, key], `${command} ${key}`));
   }
 
-  /** All four counts, read in one script so they agree with each other. */
+  /** All the counts, read in one script so they agree with each other. */
   async stats(): Promise<QueueStats> {
-    const [queued, committed, processing, failed] = ((await this.run('stats', [], 'reading stats')) as number[]).map(Number);
-    return { queued, committed, processing, failed };
+    const [queued, committed, processing, failed, scheduled] = ((await this.run('stats', [], 'reading stats')) as number[]).map(Number);
+    return { queued, scheduled, committed, processing, failed };
+  }
+
+  /** Make a scheduled job run now (it joins the tail of the queue). Resolves whether it was scheduled. */
+  async promote(id: string | number): Promise<boolean> {
+    const key = new Job(id).id;
+    return Number(await this.run('promote', [key], 'promoting a job')) === 1;
   }
 
   /** Failure records, most failures first: until the ID is added again or removed. */
@@ -357,6 +390,16 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   }
 
   /** @internal */
+  onRetrying(job: ActiveJob, err: Error, delay: number): void {
+    this.emit('retrying', job as ActiveJob<P>, err, delay);
+  }
+
+  /** @internal */
+  onProgress(job: ActiveJob, value: unknown): void {
+    this.emit('progress', job as ActiveJob<P>, value);
+  }
+
+  /** @internal */
   onStalled(ids: string[]): void {
     this.emit('stalled', ids);
   }
@@ -390,4 +433,8 @@ function parseRecord(json: string | null): JobErrorRecord | null {
 /** Create a queue object; many may share one queue name, in any number of processes. */
 export function createQueue<P = unknown>(name: string, opts?: QueueOptions): Queue<P> {
   return new Queue<P>(name, opts);
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

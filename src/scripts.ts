@@ -45,7 +45,7 @@ function build(name: string) {
   return { keys, definition };
 }
 
-const NAMES = ['add', 'claim', 'complete', 'fail', 'renew', 'release', 'sweep', 'unlock', 'removeFailed', 'failed', 'stats'] as const;
+const NAMES = ['add', 'claim', 'complete', 'fail', 'renew', 'release', 'promote', 'progress', 'sweep', 'unlock', 'removeFailed', 'failed', 'stats'] as const;
 export type ScriptName = (typeof NAMES)[number];
 
 const built = Object.fromEntries(

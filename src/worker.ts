@@ -15,8 +15,9 @@
  * run's slot is handed to the next claim in the same script call that writes
  * its result: one round trip per batch of finished jobs.
  */
-import { ActiveJob, decodePayload } from './job.js';
-import { ConvoyError, JobTimeoutError } from './errors.js';
+import { ActiveJob, decodePayload, encodePayload } from './job.js';
+import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, UnrecoverableError } from './errors.js';
+import { backoffDelay, type StoredJobOptions } from './job-options.js';
 import type { RedisArgument } from 'redis';
 import type { ScriptName, ScriptReply } from './scripts.js';
 import type { Connection } from './connection.js';
@@ -36,6 +37,8 @@ export interface WorkerHost {
   readonly connection: Connection;
   onCompleted(job: ActiveJob, result: unknown): void;
   onFailed(job: ActiveJob, err: Error): void;
+  onRetrying(job: ActiveJob, err: Error, delay: number): void;
+  onProgress(job: ActiveJob, value: unknown): void;
   onStalled(ids: string[]): void;
   onError(err: unknown, what: string): void;
   /** Run a script on the queue's keys; rejects with a clear error. */
@@ -53,7 +56,10 @@ interface Run {
   phase: Phase;
   /** The claim was taken away (lease lapsed, jam guard): the result will change nothing. */
   lost: boolean;
+  readonly options: StoredJobOptions;
   error?: Error;
+  /** With an error: ms until the retry, or undefined when the job fails for good. */
+  retryDelay?: number;
   result?: unknown;
   timer?: NodeJS.Timeout;
   /** Failed attempts to write the result. */
@@ -80,6 +86,8 @@ export class Worker {
   private idleWaiters: Array<() => void> = [];
   private abandoned = false;
   private renewing = false;
+  /** When (local clock) the earliest scheduled job falls due, as the last claim said. */
+  private dueAt = Infinity;
   private readonly renewTimer: NodeJS.Timeout;
   private readonly loop: Promise<void>;
 
@@ -179,8 +187,11 @@ export class Worker {
           if (got === free || !this.running) continue;
         }
         skipClaim = false;
-        // The queue is empty: block until an add leaves a wake-up marker.
-        rearm = await connection.waitPop(keys.wake, options.blockingTimeout, this.stopper.signal);
+        // The queue is empty: block until an add leaves a wake-up marker, or
+        // the earliest scheduled job falls due.
+        const untilDue = (this.dueAt - Date.now()) / 1000;
+        if (untilDue <= 0) continue;
+        rearm = await connection.waitPop(keys.wake, Math.max(0.01, Math.min(options.blockingTimeout, untilDue)), this.stopper.signal);
         failures = 0;
       } catch (err) {
         if (!this.running) break;
@@ -199,41 +210,61 @@ export class Worker {
   }
 
   /**
-   * Start the runs of a claim reply, read from `offset` as a token followed by
-   * (id, payload) pairs, for `reserved` slots already counted in `busy`.
+   * Start the runs of a claim reply, read from `offset` as a token, the time
+   * until the next scheduled job is due, then per job: id, payload, options,
+   * failed attempts so far; for `reserved` slots already counted in `busy`.
    * Returns how many started; the slots left over are given back.
    */
   private startRuns(reply: ScriptReply[], offset: number, reserved: number): number {
-    const got = reply.length > offset ? (reply.length - offset - 1) / 2 : 0;
-    if (got > 0) {
-      const token = String(reply[offset]);
-      for (let i = offset + 1; i < reply.length; i += 2) {
-        this.start(String(reply[i]), token, reply[i + 1] as string | null);
-      }
+    const got = (reply.length - offset - 2) / 4;
+    const due = reply[offset + 1];
+    this.dueAt = due === null ? Infinity : Date.now() + Number(due);
+    const token = String(reply[offset]);
+    for (let i = offset + 2; i < reply.length; i += 4) {
+      this.start(String(reply[i]), token, reply[i + 1] as string | null, reply[i + 2] as string | null, Number(reply[i + 3] ?? 0));
     }
     // Fewer jobs than slots: the queue is empty.
     if (got < reserved) this.unreserve(reserved - got, true);
     return got;
   }
 
-  private start(id: string, token: string, payloadJson: string | null): void {
+  private start(id: string, token: string, payloadJson: string | null, optionsJson: string | null, failedBefore: number): void {
+    const { keys } = this.host;
     const startedAt = Math.floor(Number(token) / 1000);
     let payload: unknown;
-    let decodeError: Error | undefined;
+    let options: StoredJobOptions = {};
+    let job: ActiveJob;
+    let broken: Error | undefined;
+    const report = (value: unknown) => this.progress(run, value);
     try {
-      payload = decodePayload(payloadJson, this.host.keys.payload, id);
+      payload = decodePayload(payloadJson, keys.payload, id);
+      if (optionsJson !== null) options = decodePayload(optionsJson, keys.options, id) as StoredJobOptions;
+      job = new ActiveJob(id, payload, startedAt, failedBefore + 1, options, report);
     } catch (err) {
-      decodeError = err as Error;
+      broken = err instanceof ForeignDataError ? err : new ForeignDataError(keys.options, `the options of job ${JSON.stringify(id)} are not valid: ${(err as Error).message}`);
+      job = new ActiveJob(id, undefined, startedAt, failedBefore + 1, undefined, report);
     }
-    const run: Run = { job: new ActiveJob(id, payload, startedAt), token, phase: 'running', lost: false, attempts: 0 };
+    const run: Run = { job, token, phase: 'running', lost: false, options, attempts: 0 };
     this.runs.add(run);
-    if (decodeError) {
-      this.finish(run, decodeError);
+    if (!broken && options.expiresAt !== undefined && startedAt > options.expiresAt) {
+      broken = new JobExpiredError(`job ${id} expired at ${new Date(options.expiresAt).toISOString()} before it started`);
+    }
+    if (broken) {
+      // It never runs: nothing to retry.
+      this.finish(run, broken, undefined, true);
       return;
     }
-    const { jobTimeout } = this.host.options;
-    if (jobTimeout > 0) run.timer = setTimeout(() => this.timeOut(run, jobTimeout), jobTimeout);
+    const timeout = options.timeout ?? this.host.options.jobTimeout;
+    if (timeout > 0) run.timer = setTimeout(() => this.timeOut(run, timeout), timeout);
     this.invoke(run);
+  }
+
+  /** A handler's job.updateProgress: stored with the run (if it is still this worker's), then 'progress'. */
+  private async progress(run: Run, value: unknown): Promise<void> {
+    const json = encodePayload(value, this.host.options.maxPayloadBytes);
+    if (run.phase !== 'running' && run.phase !== 'overdue') return;
+    const stored = await this.host.run('progress', [run.job.id, run.token, json], 'storing progress');
+    if (Number(stored) === 1) this.host.onProgress(run.job, value);
   }
 
   private invoke(run: Run): void {
@@ -279,12 +310,14 @@ export class Worker {
   }
 
   /** The handler is over (only its first ending counts): report the outcome. */
-  private finish(run: Run, error?: Error, result?: unknown): void {
+  private finish(run: Run, error?: Error, result?: unknown, final = false): void {
     if (run.phase === 'running') {
       clearTimeout(run.timer);
       run.error = error;
       run.result = result;
+      if (error) run.retryDelay = final ? undefined : this.retryDelay(run, error);
     } else if (run.phase === 'overdue') {
+      run.retryDelay = this.retryDelay(run, run.error!);
       log('job %s ended after its timeout; it fails with the timeout', run.job.id);
     } else {
       return;
@@ -300,6 +333,22 @@ export class Worker {
       this.flushScheduled = true;
       process.nextTick(() => this.flush());
     }
+  }
+
+  /** ms until a failed run's retry, or undefined when the job fails for good. */
+  private retryDelay(run: Run, error: Error): number | undefined {
+    const { attempt } = run.job;
+    if (error instanceof UnrecoverableError || attempt >= (run.options.attempts ?? 1)) return undefined;
+    const strategy = this.host.options.backoffStrategy;
+    if (!strategy) return backoffDelay(run.options.backoff, attempt);
+    try {
+      const ms = strategy(attempt, error);
+      if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return Math.min(Math.round(ms), 2 ** 31 - 1);
+      this.host.onError(new ConvoyError(`backoffStrategy returned ${describeValue(ms)}, not ms >= 0; retrying job ${run.job.id} at once`), 'computing a backoff');
+    } catch (err) {
+      this.host.onError(err, 'computing a backoff');
+    }
+    return 0;
   }
 
   /** Free a run's slot: exactly once per run. */
@@ -339,7 +388,7 @@ export class Worker {
     if (failed) args.push(String(options.errorLogSize), String(options.errorLogTtl));
     for (const run of batch) {
       args.push(run.job.id, run.token);
-      if (failed) args.push(errorJson(run.job.id, run.error!));
+      if (failed) args.push(errorJson(run.job.id, run.error!), run.retryDelay === undefined ? '' : String(run.retryDelay));
     }
     this.inFlight++;
     let reply: ScriptReply[];
@@ -356,6 +405,8 @@ export class Worker {
       const run = batch[i];
       if (flags[i] !== '1') {
         log('job %s: its claim was taken away (stall or jam guard); this late result changed nothing', run.job.id);
+      } else if (failed && run.retryDelay !== undefined) {
+        this.host.onRetrying(run.job, run.error!, run.retryDelay);
       } else if (failed) {
         this.host.onFailed(run.job, run.error!);
       } else {
@@ -415,7 +466,8 @@ export class Worker {
           run.lost = true;
           run.job.abort(new ConvoyError(`job ${run.job.id} was taken from this worker (its lease lapsed or the jam guard requeued it)`));
         });
-        if (reply.length > 1) this.host.onStalled(reply.slice(1).map(String));
+        const stalled = [...(reply[1] as ScriptReply[]), ...(reply[2] as ScriptReply[])].map(String);
+        if (stalled.length) this.host.onStalled(stalled);
       }
     } catch (err) {
       this.host.onError(err, 'renewing leases');

@@ -17,7 +17,6 @@ import {
   queueKeys,
   type Queue,
 } from '../src/index.js';
-import { RESP_TYPES } from 'redis';
 import { KEY_NAMES } from '../src/keys.js';
 import type { ScriptName } from '../src/scripts.js';
 import { forEachBackend, standalone, until, type Backend } from './helpers/backends.js';
@@ -473,7 +472,12 @@ forEachBackend((test, ctx) => {
     const k = q.keys;
     // With an empty queue, scripts that enqueue also write the wake-up marker.
     if (!emptyQueue) await inspect.rPush(k.queued, ['a', 'b']);
-    await inspect.sAdd(k.committed, ['a', 'b', 'c', 'd']);
+    await inspect.sAdd(k.committed, ['a', 'b', 'c', 'd', 's']);
+    await inspect.zAdd(k.scheduled, { score: 1, value: 's' });
+    await inspect.hSet(k.options, { c: '{"attempts":3}', d: '{"stallLimit":0}' });
+    await inspect.hSet(k.attempts, { c: '1' });
+    await inspect.hSet(k.stalls, { d: '1' });
+    await inspect.hSet(k.progress, { c: '5' });
     await inspect.zAdd(k.processing, [{ score: Number(TOKEN), value: 'c' }, { score: Number(TOKEN), value: 'd' }]);
     await inspect.zAdd(k.leases, [{ score: 1, value: 'c' }, { score: 1, value: 'd' }]);
     await inspect.hSet(k.payload, { a: '{"n":1}', c: '{"n":3}', e: '{"n":5}' });
@@ -484,21 +488,34 @@ forEachBackend((test, ctx) => {
     await inspect.set(k.lock, 'L');
   }
 
-  async function snapshot(q: Queue<unknown>): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
+  /** Each key's type and contents, in a canonical order (a hash table's own order may change on a read). */
+  async function snapshot(q: Queue<unknown>): Promise<Record<string, unknown>> {
+    const { inspect } = ctx.backend;
+    const out: Record<string, unknown> = {};
     for (const name of KEY_NAMES) {
-      const dump = (await ctx.backend.inspect.sendCommand(['DUMP', q.keys[name]], { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } } as never)) as Buffer | null;
-      out[name] = dump ? dump.toString('hex') : '(none)';
+      const key = q.keys[name];
+      const type = String(await inspect.sendCommand(['TYPE', key]));
+      const read: Record<string, string[]> = {
+        list: ['LRANGE', key, '0', '-1'],
+        set: ['SMEMBERS', key],
+        zset: ['ZRANGE', key, '0', '-1', 'WITHSCORES'],
+        hash: ['HGETALL', key],
+        string: ['GET', key],
+      };
+      const value = read[type] ? await inspect.sendCommand(read[type]) : null;
+      out[name] = [type, Array.isArray(value) && type !== 'list' && type !== 'zset' ? [...(value as string[])].map(String).sort() : value];
     }
     return out;
   }
 
   // Each script, with arguments that make it write to every key it can write.
   const calls: Array<[ScriptName, string[]]> = [
-    ['add', ['rerun', '4', 'a', 'c', 'e', 'new', '4', '{"p":1}']],
+    ['add', ['rerun', '5', 'a', 'c', 'e', 'new', 'later', '4', '{"p":1}', '{"attempts":2}', '', '5', '', '', '500']],
     ['claim', ['2', '1', '30000']],
     ['complete', ['1', '1', '30000', 'c', TOKEN]],
-    ['fail', ['1', '1', '30000', '10', '100', 'd', TOKEN, '{"message":"x"}']],
+    ['fail', ['1', '1', '30000', '10', '100', 'c', TOKEN, '{"message":"x"}', '100', 'd', TOKEN, '{"message":"y"}', '']],
+    ['promote', ['s']],
+    ['progress', ['c', TOKEN, '{"pct":5}']],
     ['renew', ['30000', '10', '10', '100', 'c', TOKEN]],
     ['release', ['c', TOKEN]],
     ['sweep', ['L', '0', '10', '10', '100', '30000']],

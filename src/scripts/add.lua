@@ -1,38 +1,43 @@
 -- add: publish job IDs. An ID that is not committed joins the committed set and
--- the tail of the queued list in one step; a committed one is left where it is.
--- KEYS: queued committed processing payload rerun failed failinfo wake
--- ARGV: mode ('ignore' | 'rerun'), n, the n ids, then pairs (i, payload JSON)
---       for the ids that carry a payload (most carry none: fewer arguments)
--- INCLUDE: enqueue
+-- the tail of the queued list (or, with a delay, the scheduled zset) in one
+-- step; a committed one is left where it is.
+-- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake
+-- ARGV: mode ('ignore' | 'rerun'), n, the n ids, then quads for the ids that
+--       carry anything (most carry nothing: fewer arguments): index, payload
+--       JSON or '', options JSON or '', delay in ms or ''
+-- INCLUDE: present enqueue schedule
 -- Returns one code per ID, as a string: '0' queued, '1' committed (already
--- waiting, or earlier in this same call), '2' processing (for mode 'rerun': it
--- will run once more after).
--- Keeps: an ID enters queued exactly when it enters committed, so it is never
--- twice in the list nor both queued and processing. Every key is read before
+-- queued or scheduled, or earlier in this same call), '2' processing (for mode
+-- 'rerun': it will run once more after), '3' scheduled.
+-- Keeps: an ID enters queued or scheduled exactly when it enters committed, so
+-- it is never in two states nor twice in the list. Every key is read before
 -- the first write, so data of the wrong type fails the call before it changes
 -- anything.
 local n = tonumber(ARGV[2])
-local ids, payloads = {}, {}
+local ids, payloads, options, delays = {}, {}, {}, {}
 for i = 1, n do
   ids[i] = ARGV[2 + i]
   payloads[i] = ''
+  options[i] = ''
 end
-for j = 3 + n, #ARGV, 2 do
-  payloads[tonumber(ARGV[j])] = ARGV[j + 1]
+for j = 3 + n, #ARGV, 4 do
+  local i = tonumber(ARGV[j])
+  payloads[i] = ARGV[j + 1]
+  options[i] = ARGV[j + 2]
+  delays[i] = tonumber(ARGV[j + 3])
 end
 local member = redis.call('SMISMEMBER', K.committed, unpack(ids))
 
-local codes, fresh, payloadOf, old, oldAt = {}, {}, {}, {}, {}
+local codes, fresh, seen, old, oldAt = {}, {}, {}, {}, {}
 for i, id in ipairs(ids) do
   if member[i] == 1 then
     old[#old + 1] = id
     oldAt[#old] = i
-  elseif payloadOf[id] then
+  elseif seen[id] then
     codes[i] = '1'
   else
-    codes[i] = '0'
-    fresh[#fresh + 1] = id
-    payloadOf[id] = payloads[i]
+    seen[id] = true
+    fresh[#fresh + 1] = i
   end
 end
 
@@ -53,33 +58,49 @@ end
 -- Adding a failed ID again starts it afresh: its failure record goes.
 local refailed = {}
 if #fresh > 0 and redis.call('EXISTS', K.failed) == 1 then
-  local scores = redis.call('ZMSCORE', K.failed, unpack(fresh))
-  for j, id in ipairs(fresh) do
-    if scores[j] then refailed[#refailed + 1] = id end
+  local freshIds = {}
+  for j, i in ipairs(fresh) do freshIds[j] = ids[i] end
+  local scores = redis.call('ZMSCORE', K.failed, unpack(freshIds))
+  for j, i in ipairs(fresh) do
+    if scores[j] then refailed[#refailed + 1] = i end
   end
   if #refailed > 0 then redis.call('HLEN', K.failinfo) end
 end
-local withPayload = #reruns > 0 or #refailed > 0
-for _, id in ipairs(fresh) do
-  if payloadOf[id] ~= '' then withPayload = true end
-end
-if withPayload then redis.call('HLEN', K.payload) end
-if #reruns > 0 then redis.call('SCARD', K.rerun) end
-local len = enqueue_read()
+local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls' })
+enqueue_read()
 
 -- Writes: every key below has been read above.
-enqueue(fresh, len)
-if #fresh > 0 then redis.call('SADD', K.committed, unpack(fresh)) end
-for _, id in ipairs(fresh) do
-  if payloadOf[id] ~= '' then redis.call('HSET', K.payload, id, payloadOf[id]) end
-end
-if #refailed > 0 then
-  redis.call('ZREM', K.failed, unpack(refailed))
-  redis.call('HDEL', K.failinfo, unpack(refailed))
-  -- the payload kept for inspection goes too, unless this add brought one
-  for _, id in ipairs(refailed) do
-    if payloadOf[id] == '' then redis.call('HDEL', K.payload, id) end
+local now = nil
+local queued, due, all = {}, {}, {}
+for _, i in ipairs(fresh) do
+  local id = ids[i]
+  all[#all + 1] = id
+  if delays[i] and delays[i] > 0 then
+    now = now or clock()
+    due[#due + 1] = now + delays[i]
+    due[#due + 1] = id
+    codes[i] = '3'
+  else
+    queued[#queued + 1] = id
+    codes[i] = '0'
   end
+end
+if #all > 0 then redis.call('SADD', K.committed, unpack(all)) end
+enqueue(queued)
+schedule(due)
+for _, i in ipairs(fresh) do
+  if payloads[i] ~= '' then redis.call('HSET', K.payload, ids[i], payloads[i]) end
+  if options[i] ~= '' then redis.call('HSET', K.options, ids[i], options[i]) end
+end
+for _, i in ipairs(refailed) do
+  local id = ids[i]
+  redis.call('ZREM', K.failed, id)
+  redis.call('HDEL', K.failinfo, id)
+  -- what was kept for inspection goes too, unless this add brought it anew
+  if payloads[i] == '' and o.payload then redis.call('HDEL', K.payload, id) end
+  if options[i] == '' and o.options then redis.call('HDEL', K.options, id) end
+  if o.attempts then redis.call('HDEL', K.attempts, id) end
+  if o.stalls then redis.call('HDEL', K.stalls, id) end
 end
 for _, i in ipairs(reruns) do
   redis.call('SADD', K.rerun, ids[i])

@@ -1,14 +1,16 @@
--- claim: a worker with free slots takes up to ARGV[1] jobs.
--- KEYS: queued processing leases payload wake
+-- claim: a worker with free slots takes up to ARGV[1] jobs (due scheduled jobs
+-- join the queue first).
+-- KEYS: queued processing leases payload scheduled options attempts wake
 -- ARGV: n (free slots), rearm ('1' when the worker was woken by the marker),
 --       lease (ms)
--- INCLUDE: present claim
--- Returns {token, id, payload or false, ...}, or {} when the queue is empty.
+-- INCLUDE: present enqueue claim
+-- Returns what claim_write returns (lib/claim.lua).
 -- Keeps: an ID leaves queued and enters processing, with a lease, in the same
--- step. Every key is read before the pop (the first write), so foreign data
--- fails the call before it changes anything.
+-- step. Every key is read before the first write, so foreign data fails the
+-- call before it changes anything.
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
-local withPayload = present(K.payload, 'hash')
-claim_check(rearm, false)
-local ids, payloads = claim_pop(n, withPayload)
-return claim_write(ids, payloads, n, rearm, tonumber(ARGV[3]))
+local o = optional({ 'payload', 'scheduled', 'options', 'attempts' })
+claim_check(o, rearm, false)
+local due = claim_due(o, o.scheduled and clock() or 0)
+local ids = claim_pop(n, due)
+return claim_write(o, ids, due, n, rearm, tonumber(ARGV[3]))

@@ -1,34 +1,77 @@
--- fail: end failed runs (the handler threw, called done(err) or timed out), then
--- claim up to ARGV[1] next jobs for the freed slots.
--- KEYS: queued committed processing leases payload rerun failed failinfo errors wake
--- ARGV: n, rearm, lease (ms), error log size, error log TTL (s), then triples:
---       id, token, error JSON
--- INCLUDE: present end-runs enqueue claim record-failure
--- Returns {flags, token, id, payload, ...} as complete does.
--- Keeps: a failed ID leaves processing and committed (its payload stays for
--- inspection with its failure record); with a pending rerun it is queued again.
--- Every key is read before the first write (the pop).
+-- fail: end failed runs (the handler threw, called done(err) or timed out). A
+-- run with attempts left is retried: its ID stays committed and goes to the
+-- queue (no delay) or to scheduled at now + its delay; a run without fails for
+-- good (a failure record). Then claim up to ARGV[1] next jobs for the freed slots.
+-- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress failed failinfo errors wake
+-- ARGV: n, rearm, lease (ms), error log size, error log TTL (s), then quads:
+--       id, token, error JSON, retry delay in ms ('' = fails for good)
+-- INCLUDE: present end-runs enqueue schedule claim record-failure
+-- Returns {flags, then what claim_write returns}, flags as complete's.
+-- Keeps: an ID that fails for good leaves processing and committed (its
+-- payload, options and attempts stay for inspection with its failure record);
+-- with a pending rerun it is queued again instead, afresh. A retried ID moves from
+-- processing to queued or scheduled in one step. Every key is read before the
+-- first write.
 local logSize, logTtl = tonumber(ARGV[4]), tonumber(ARGV[5])
-local ids, tokens, errs = {}, {}, {}
-for i = 6, #ARGV, 3 do
-  ids[#ids + 1] = ARGV[i]
+local ids, tokens, errs, delays = {}, {}, {}, {}
+for i = 6, #ARGV, 4 do
+  local id = ARGV[i]
+  ids[#ids + 1] = id
   tokens[#tokens + 1] = ARGV[i + 1]
-  errs[ARGV[i]] = ARGV[i + 2]
+  errs[id] = ARGV[i + 2]
+  delays[id] = tonumber(ARGV[i + 3])
 end
-local n = tonumber(ARGV[1])
-local withPayload = present(K.payload, 'hash')
-local withRerun = present(K.rerun, 'set')
+local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
+local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress' })
 present(K.committed, 'set')
+local flags, live = end_runs_read(ids, tokens, false)
+-- Retries first; of the runs that fail for good, those with a rerun pending go again.
+local retry, final = {}, {}
+for _, id in ipairs(live) do
+  if delays[id] then retry[#retry + 1] = id else final[#final + 1] = id end
+end
+local again, over = {}, final
+if o.rerun and #final > 0 then
+  local pending = redis.call('SMISMEMBER', K.rerun, unpack(final))
+  over = {}
+  for i, id in ipairs(final) do
+    if pending[i] == 1 then again[#again + 1] = id else over[#over + 1] = id end
+  end
+end
+claim_check(o, rearm, true)
 record_failure_check()
-local flags, live, again, over = end_runs_read(ids, tokens, withRerun)
-claim_check(ARGV[2] == '1', true)
-local len = #again > 0 and enqueue_read() or 0
-local next, payloads = claim_pop(n, withPayload)
+enqueue_read()
+local now = clock()
+local due = claim_due(o, now)
+local next = claim_pop(n, due)
 
-end_runs_write(live, again)
+end_runs_write(o, live, again)
+if o.rerun and #retry > 0 then redis.call('SREM', K.rerun, unpack(retry)) end
 if #over > 0 then redis.call('SREM', K.committed, unpack(over)) end
-enqueue(again, len - #next)
-local out = claim_write(next, payloads, n, ARGV[2] == '1', tonumber(ARGV[3]))
-for _, id in ipairs(live) do record_failure(id, errs[id], logSize, logTtl) end
+local now_queue, later = {}, {}
+for _, id in ipairs(retry) do
+  redis.call('HINCRBY', K.attempts, id, 1)
+  if delays[id] > 0 then
+    later[#later + 1] = now + delays[id]
+    later[#later + 1] = id
+  else
+    now_queue[#now_queue + 1] = id
+  end
+end
+enqueue(again)
+enqueue(now_queue)
+schedule(later)
+local out = claim_write(o, next, due, n, rearm, tonumber(ARGV[3]))
+for _, id in ipairs(retry) do log_error(errs[id], logSize, logTtl) end
+-- A rerun that was asked for starts afresh; the others failed for good.
+for _, id in ipairs(again) do
+  if o.attempts then redis.call('HDEL', K.attempts, id) end
+  log_error(errs[id], logSize, logTtl)
+end
+for _, id in ipairs(over) do
+  redis.call('HINCRBY', K.attempts, id, 1)
+  if o.progress then redis.call('HDEL', K.progress, id) end
+  record_failure(id, errs[id], logSize, logTtl)
+end
 table.insert(out, 1, flags)
 return out

@@ -1,7 +1,7 @@
 -- release: a closing worker hands back runs it will not finish. Each goes to
--- the head of the queued list, not counted as a failure; its late result
--- changes nothing.
--- KEYS: queued processing leases rerun wake
+-- the head of the queued list, not counted as a failure or a stall; its late
+-- result changes nothing.
+-- KEYS: queued processing leases rerun progress wake
 -- ARGV: pairs: id, token
 -- INCLUDE: present enqueue
 -- Returns how many runs it handed back (stale ones are left alone).
@@ -14,9 +14,9 @@ for i = 1, #ARGV, 2 do
 end
 if #ids == 0 then return 0 end
 local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
+local o = optional({ 'rerun', 'progress' })
 present(K.leases, 'zset')
-present(K.rerun, 'set')
-local len = enqueue_read()
+enqueue_read()
 local back = {}
 for i, id in ipairs(ids) do
   if scores[i] and tonumber(scores[i]) == tonumber(tokens[i]) then back[#back + 1] = id end
@@ -24,6 +24,7 @@ end
 if #back == 0 then return 0 end
 redis.call('ZREM', K.processing, unpack(back))
 redis.call('ZREM', K.leases, unpack(back))
-redis.call('SREM', K.rerun, unpack(back))
-enqueue(back, len, true)
+if o.rerun then redis.call('SREM', K.rerun, unpack(back)) end
+if o.progress then redis.call('HDEL', K.progress, unpack(back)) end
+enqueue(back, true)
 return #back

@@ -1,11 +1,11 @@
 -- remove-failed: forget the failure records of IDs; with a cutoff, only those
 -- whose last failure is older than it (trimming by age).
--- KEYS: committed payload failed failinfo
+-- KEYS: committed payload options attempts stalls failed failinfo
 -- INCLUDE: present
 -- ARGV: cutoff (ms since the epoch, or '' for none), then ids
 -- Returns how many records it removed.
--- Keeps: the payload of a committed ID (queued or processing) is left alone;
--- that of an ID no longer committed goes with its failure record. Every key
+-- Keeps: what is kept for a committed ID (queued, scheduled or processing) is
+-- left alone; that of an ID no longer committed goes with its failure record. Every key
 -- is read before the first write.
 local cutoff = tonumber(ARGV[1])
 local ids = {}
@@ -27,10 +27,14 @@ for i, id in ipairs(ids) do
 end
 if #gone == 0 then return 0 end
 local committed = redis.call('SMISMEMBER', K.committed, unpack(gone))
-present(K.payload, 'hash')
+local o = optional({ 'payload', 'options', 'attempts', 'stalls' })
 redis.call('ZREM', K.failed, unpack(gone))
 redis.call('HDEL', K.failinfo, unpack(gone))
 for i, id in ipairs(gone) do
-  if committed[i] == 0 then redis.call('HDEL', K.payload, id) end
+  if committed[i] == 0 then
+    for _, name in ipairs({ 'payload', 'options', 'attempts', 'stalls' }) do
+      if o[name] then redis.call('HDEL', K[name], id) end
+    end
+  end
 end
 return #gone

@@ -1,16 +1,18 @@
 -- renew: a live worker renews the leases of its runs in one call, and recovers
 -- the runs of any worker whose leases lapsed (it died, hung, or lost Redis for
--- longer than its lease): automatic stall recovery, with no cron.
--- KEYS: queued processing leases rerun failed failinfo errors wake
+-- longer than its lease): automatic stall recovery, with no cron. A stalled run
+-- goes back to the tail of the queue, or fails for good once its stalls pass
+-- its stallLimit (default 1).
+-- KEYS: queued committed processing leases payload rerun options stalls progress failed failinfo errors wake
 -- ARGV: lease (ms), recovery limit, error log size, error log TTL (s), then
 --       pairs: id, token (this worker's runs)
 -- INCLUDE: present enqueue record-failure
--- Returns {flags, stalled id, ...}: flags has '1' for each pair that is still
--- the current claim (its lease is renewed) and '0' for a run that is no longer
--- this worker's (stop it: its result will change nothing).
--- Keeps: a stalled ID moves from processing (and leases) to the tail of queued
--- in one step; its failure count goes up by one, as for a jam. Removing it from
--- processing voids the old claim (fencing). Every key is read before the first write.
+-- Returns {flags, {requeued id, ...}, {failed id, ...}}: flags has '1' for each
+-- pair that is still the current claim (its lease is renewed) and '0' for a run
+-- that is no longer this worker's (stop it: its result will change nothing).
+-- Keeps: a stalled ID moves from processing (and leases) to queued, or leaves
+-- committed with a failure record, in one step. Removing it from processing
+-- voids the old claim (fencing). Every key is read before the first write.
 local leaseMs, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local logSize, logTtl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ids, tokens = {}, {}
@@ -18,13 +20,13 @@ for i = 5, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
   tokens[#tokens + 1] = ARGV[i + 1]
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock()
 
+local o = optional({ 'rerun', 'options', 'stalls', 'progress' })
 present(K.processing, 'zset')
-present(K.rerun, 'set')
+present(K.committed, 'set')
 record_failure_check()
-local len = enqueue_read()
+enqueue_read()
 local flags, mine, renewing = {}, {}, {}
 if #ids > 0 then
   local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
@@ -39,7 +41,7 @@ if #ids > 0 then
     end
   end
 end
-local lapsed = redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, limit)
+local lapsed = limit > 0 and redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, limit) or {}
 local stalled, orphan = {}, {}
 if #lapsed > 0 then
   local scores = redis.call('ZMSCORE', K.processing, unpack(lapsed))
@@ -49,18 +51,40 @@ if #lapsed > 0 then
     end
   end
 end
+-- Each stalled run counts against its job's stallLimit.
+local back, dead, counts = {}, {}, {}
+if #stalled > 0 then
+  local opts = o.options and redis.call('HMGET', K.options, unpack(stalled)) or {}
+  local seen = o.stalls and redis.call('HMGET', K.stalls, unpack(stalled)) or {}
+  for i, id in ipairs(stalled) do
+    local stallLimit = 1
+    if opts[i] then
+      local ok, parsed = pcall(cjson.decode, opts[i])
+      if ok and type(parsed) == 'table' and tonumber(parsed.stallLimit) then stallLimit = tonumber(parsed.stallLimit) end
+    end
+    counts[id] = (tonumber(seen[i]) or 0) + 1
+    if counts[id] > stallLimit then dead[#dead + 1] = id else back[#back + 1] = id end
+  end
+end
 
 if #renewing > 0 then redis.call('ZADD', K.leases, unpack(renewing)) end
 if #orphan > 0 then redis.call('ZREM', K.leases, unpack(orphan)) end
-local out = { table.concat(flags) }
+local out = { table.concat(flags), back, dead }
 if #stalled == 0 then return out end
 -- The requeue itself is the rerun that was asked for.
-redis.call('SREM', K.rerun, unpack(stalled))
+if o.rerun then redis.call('SREM', K.rerun, unpack(stalled)) end
 redis.call('ZREM', K.processing, unpack(stalled))
 redis.call('ZREM', K.leases, unpack(stalled))
-enqueue(stalled, len)
-for _, id in ipairs(stalled) do
-  record_failure(id, cjson.encode({ id = id, message = 'stalled: its worker stopped renewing the lease', stalled = true, time = now }), logSize, logTtl)
-  out[#out + 1] = id
+if o.progress then redis.call('HDEL', K.progress, unpack(stalled)) end
+enqueue(back)
+if #dead > 0 then redis.call('SREM', K.committed, unpack(dead)) end
+for _, id in ipairs(stalled) do redis.call('HSET', K.stalls, id, counts[id]) end
+for _, id in ipairs(back) do
+  local err = cjson.encode({ id = id, name = 'StalledError', message = 'stalled: its worker stopped renewing the lease; back in the queue', stalled = true, time = now })
+  log_error(err, logSize, logTtl)
+end
+for _, id in ipairs(dead) do
+  local err = cjson.encode({ id = id, name = 'StalledError', message = 'stalled ' .. counts[id] .. ' times, more than its stallLimit allows', stalled = true, time = now })
+  record_failure(id, err, logSize, logTtl)
 end
 return out

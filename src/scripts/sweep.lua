@@ -1,40 +1,42 @@
 -- sweep: the jam guard. Runs that have been processing for longer than the idle
--- time (their worker died or hung) go back to the tail of the queued list; each
--- keeps its committed entry and payload, and its failure count goes up by one.
--- KEYS: queued processing leases payload rerun failed failinfo errors wake lock
+-- time since their claim (a hard cap on run time) go back to the tail of the
+-- queued list, keeping their committed entry, payload and options; the jam is
+-- logged in the error log (no failure record: the job is not failed).
+-- KEYS: queued processing leases payload rerun progress errors wake lock
 -- ARGV: lock token, idle time (microseconds), batch limit, error log size,
 --       error log TTL (s), lock lifetime (ms)
--- INCLUDE: present enqueue record-failure
--- Returns {id, payload or false, ...} of the requeued jobs, or false when the
--- caller no longer holds the sweep lock (so two sweepers never overlap).
+-- INCLUDE: present enqueue
+-- Returns {id, payload or false, ...} of the requeued jobs, or false when the caller no longer
+-- holds the sweep lock (so two sweepers never overlap).
 -- Keeps: an ID moves from processing (and leases) to queued in one step;
 -- removing it from processing voids the old claim, so the jammed worker's late
 -- result is a no-op. Every key is read before the first write.
 if redis.call('GET', K.lock) ~= ARGV[1] then return false end
 local idle, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local logSize, logTtl = tonumber(ARGV[4]), tonumber(ARGV[5])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local ids = redis.call('ZRANGEBYSCORE', K.processing, '-inf', now - idle, 'LIMIT', 0, limit)
+local now, token = clock()
+local ids = redis.call('ZRANGEBYSCORE', K.processing, '-inf', tonumber(token) - idle, 'LIMIT', 0, limit)
+local o = optional({ 'payload', 'rerun', 'progress' })
+local payloads = (o.payload and #ids > 0) and redis.call('HMGET', K.payload, unpack(ids)) or {}
 present(K.leases, 'zset')
-present(K.rerun, 'set')
-record_failure_check()
-local len = enqueue_read()
-local payloads = #ids > 0 and redis.call('HMGET', K.payload, unpack(ids)) or {}
+present(K.errors, 'list')
+enqueue_read()
 
 redis.call('PEXPIRE', K.lock, ARGV[6])
 if #ids == 0 then return {} end
 -- The requeue itself is the rerun that was asked for.
-redis.call('SREM', K.rerun, unpack(ids))
+if o.rerun then redis.call('SREM', K.rerun, unpack(ids)) end
 redis.call('ZREM', K.processing, unpack(ids))
 redis.call('ZREM', K.leases, unpack(ids))
-enqueue(ids, len)
+if o.progress then redis.call('HDEL', K.progress, unpack(ids)) end
+enqueue(ids)
 local message = 'jammed: processing for more than ' .. (idle / 1000000) .. ' s'
-local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
 for i, id in ipairs(ids) do
-  record_failure(id, cjson.encode({ id = id, message = message, jammed = true, time = at }), logSize, logTtl)
+  redis.call('LPUSH', K.errors, cjson.encode({ id = id, message = message, jammed = true, time = now }))
   out[2 * i - 1] = id
-  out[2 * i] = payloads[i]
+  out[2 * i] = payloads[i] or false
 end
+redis.call('LTRIM', K.errors, 0, logSize - 1)
+redis.call('EXPIRE', K.errors, logTtl)
 return out

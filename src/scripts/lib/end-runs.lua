@@ -1,11 +1,11 @@
 -- end_runs_read(ids, tokens, withRerun): which runs are still the current claim
 -- of their ID, and which of those have a rerun pending. Reads only.
--- end_runs_write(live, again): take the live runs out of processing (and their
--- leases) and clear the reruns they satisfy.
--- KEYS: processing leases rerun
--- A run whose claim was taken away (its lease lapsed, or jamGuard requeued it,
--- and maybe another worker holds it now) is stale: it is left out, so it
--- changes nothing.
+-- end_runs_write(o, live, again): take the live runs out of processing (and
+-- their leases and progress) and clear the reruns they satisfy.
+-- KEYS: processing leases rerun progress
+-- A run whose claim was taken away (its lease lapsed, the jam guard requeued
+-- it, it was removed; maybe another worker holds it now) is stale: it is left
+-- out, so it changes nothing.
 local function end_runs_read(ids, tokens, withRerun)
   local flags, live, again, over = {}, {}, {}, {}
   local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
@@ -25,10 +25,11 @@ local function end_runs_read(ids, tokens, withRerun)
   return table.concat(flags), live, again, over
 end
 
-local function end_runs_write(live, again)
+local function end_runs_write(o, live, again)
   if #live > 0 then
     redis.call('ZREM', K.processing, unpack(live))
     redis.call('ZREM', K.leases, unpack(live))
+    if o.progress then redis.call('HDEL', K.progress, unpack(live)) end
   end
   if #again > 0 then redis.call('SREM', K.rerun, unpack(again)) end
 end

@@ -1,6 +1,9 @@
 -- present(key, kind): whether an optional key exists, after checking it holds
 -- the Redis type convoy-queue keeps there. Reading the type before the first
 -- write means foreign data fails the script before it changes anything.
+-- optional(names): which of the named optional keys exist, each type-checked;
+-- one EXISTS call when none does, so a queue that uses none of them pays one
+-- call per script for all of them.
 local function present(key, kind)
   local t = redis.call('TYPE', key)['ok']
   if t == 'none' then return false end
@@ -8,4 +11,23 @@ local function present(key, kind)
     return error({ err = 'WRONGTYPE ' .. key .. ' holds a ' .. t .. ', convoy-queue keeps a ' .. kind .. ' there' })
   end
   return true
+end
+
+local KINDS = {
+  payload = 'hash', rerun = 'set', scheduled = 'zset', options = 'hash',
+  attempts = 'hash', stalls = 'hash', progress = 'hash',
+}
+
+local function optional(names)
+  local o, keys = {}, {}
+  for i, name in ipairs(names) do keys[i] = K[name] end
+  if redis.call('EXISTS', unpack(keys)) == 0 then return o end
+  for _, name in ipairs(names) do o[name] = present(K[name], KINDS[name]) end
+  return o
+end
+
+-- The Redis clock in ms, and the claim token (µs) of this script call.
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t[1] .. string.format('%06d', tonumber(t[2]))
 end
