@@ -36,13 +36,17 @@ export interface QueueKeys {
   readonly wake: string;
   /** string: the jam guard's sweep lock */
   readonly lock: string;
+  /** zset: live worker ID → last seen (ms, Redis clock), kept by lease renewals */
+  readonly workers: string;
+  /** hash: live worker ID → its info JSON (host, pid, concurrency, running IDs, last seen) */
+  readonly workerinfo: string;
 }
 
 export type KeyName = keyof QueueKeys;
 
 export const KEY_NAMES: readonly KeyName[] = [
   'queued', 'scheduled', 'committed', 'processing', 'leases', 'payload', 'options', 'attempts', 'stalls', 'progress', 'rerun',
-  'failed', 'failinfo', 'errors', 'wake', 'lock',
+  'failed', 'failinfo', 'errors', 'wake', 'lock', 'workers', 'workerinfo',
 ];
 
 export function queueKeys(prefix: string, name: string): QueueKeys {
@@ -70,4 +74,6 @@ export const KEY_TYPES: Readonly<Record<KeyName, string>> = {
   errors: 'list',
   wake: 'list',
   lock: 'string',
+  workers: 'zset',
+  workerinfo: 'hash',
 };

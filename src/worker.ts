@@ -15,6 +15,8 @@
  * run's slot is handed to the next claim in the same script call that writes
  * its result: one round trip per batch of finished jobs.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ActiveJob, decodePayload, encodePayload } from './job.js';
 import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, UnrecoverableError } from './errors.js';
 import { backoffDelay, type StoredJobOptions } from './job-options.js';
@@ -89,13 +91,17 @@ export class Worker {
   /** When (local clock) the earliest scheduled job falls due, as the last claim said. */
   private dueAt = Infinity;
   private readonly renewTimer: NodeJS.Timeout;
+  /** This worker's ID in the registry of live workers, and what it says of itself there. */
+  readonly id = randomUUID();
+  private readonly info: string;
   private readonly loop: Promise<void>;
 
   constructor(
     private readonly host: WorkerHost,
     private readonly handler: Handler,
   ) {
-    const { stallTimeout } = host.options;
+    const { stallTimeout, concurrency } = host.options;
+    this.info = JSON.stringify({ id: this.id, host: hostname(), pid: process.pid, concurrency });
     // Renew well within the lease, so one slow or failed renewal does not lose it.
     this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(stallTimeout / 3)));
     this.renewTimer.unref();
@@ -457,7 +463,7 @@ export class Worker {
       const runs = [...this.runs];
       for (let i = 0; i === 0 || i < runs.length; i += MAX_BATCH) {
         const chunk = runs.slice(i, i + MAX_BATCH);
-        const args = [String(options.stallTimeout), String(i === 0 ? RECOVER_BATCH : 0), String(options.errorLogSize), String(options.errorLogTtl)];
+        const args = [String(options.stallTimeout), String(i === 0 ? RECOVER_BATCH : 0), String(options.errorLogSize), String(options.errorLogTtl), this.id, this.info];
         for (const run of chunk) args.push(run.job.id, run.token);
         const reply = (await this.host.run('renew', args, 'renewing leases')) as ScriptReply[];
         const flags = String(reply[0]);

@@ -516,7 +516,7 @@ forEachBackend((test, ctx) => {
     ['fail', ['1', '1', '30000', '10', '100', 'c', TOKEN, '{"message":"x"}', '100', 'd', TOKEN, '{"message":"y"}', '']],
     ['promote', ['s']],
     ['progress', ['c', TOKEN, '{"pct":5}']],
-    ['renew', ['30000', '10', '10', '100', 'c', TOKEN]],
+    ['renew', ['30000', '10', '10', '100', 'w1', '{"id":"w1"}', 'c', TOKEN]],
     ['release', ['c', TOKEN]],
     ['sweep', ['L', '0', '10', '10', '100', '30000']],
     ['removeFailed', ['', 'e']],

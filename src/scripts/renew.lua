@@ -3,9 +3,12 @@
 -- longer than its lease): automatic stall recovery, with no cron. A stalled run
 -- goes back to the tail of the queue, or fails for good once its stalls pass
 -- its stallLimit (default 1).
--- KEYS: queued committed processing leases payload rerun options stalls progress failed failinfo errors wake
--- ARGV: lease (ms), recovery limit, error log size, error log TTL (s), then
---       pairs: id, token (this worker's runs)
+-- It also keeps this worker's entry in the registry of live workers
+-- (getWorkers), and forgets entries not seen for two leases.
+-- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo
+-- ARGV: lease (ms), recovery limit, error log size, error log TTL (s), worker
+--       id, worker info JSON (without running IDs and time), then pairs: id,
+--       token (this worker's runs)
 -- INCLUDE: present enqueue record-failure
 -- Returns {flags, {requeued id, ...}, {failed id, ...}}: flags has '1' for each
 -- pair that is still the current claim (its lease is renewed) and '0' for a run
@@ -16,7 +19,7 @@
 local leaseMs, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local logSize, logTtl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ids, tokens = {}, {}
-for i = 5, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
   tokens[#tokens + 1] = ARGV[i + 1]
 end
@@ -25,6 +28,9 @@ local now = clock()
 local o = optional({ 'rerun', 'options', 'stalls', 'progress' })
 present(K.processing, 'zset')
 present(K.committed, 'set')
+present(K.workers, 'zset')
+present(K.workerinfo, 'hash')
+local gone = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - 2 * leaseMs)
 record_failure_check()
 enqueue_read()
 local flags, mine, renewing = {}, {}, {}
@@ -67,6 +73,15 @@ if #stalled > 0 then
   end
 end
 
+if #gone > 0 then
+  redis.call('ZREM', K.workers, unpack(gone))
+  redis.call('HDEL', K.workerinfo, unpack(gone))
+end
+local info = cjson.decode(ARGV[6])
+info.running = ids
+info.lastSeen = now
+redis.call('ZADD', K.workers, now, ARGV[5])
+redis.call('HSET', K.workerinfo, ARGV[5], cjson.encode(info))
 if #renewing > 0 then redis.call('ZADD', K.leases, unpack(renewing)) end
 if #orphan > 0 then redis.call('ZREM', K.leases, unpack(orphan)) end
 local out = { table.concat(flags), back, dead }
