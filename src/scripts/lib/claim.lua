@@ -11,7 +11,8 @@
 --   matches an earlier worker's token.
 -- o: optional(...) of the calling script (payload, scheduled, options, attempts).
 -- KEYS: queued processing leases payload scheduled options attempts wake
--- claim_write returns {token or false, next due (ms) or false, then per job:
+-- claim_write returns {token or false, ms until the next scheduled job is due
+-- (when it claimed fewer than n) or false, then per job:
 -- id, payload or false, options JSON or false, failed attempts so far or false}.
 -- Keeps: popped IDs enter processing in the same script (nothing is ever held
 -- only by a client), each with a lease, so a claim whose reply is lost is
@@ -63,7 +64,7 @@ local function claim_write(o, ids, due, n, rearm, leaseMs)
   end
   if #ids < n and o.scheduled then
     local first = redis.call('ZRANGE', K.scheduled, 0, 0, 'WITHSCORES')
-    out[2] = first[2] or false
+    if first[2] then out[2] = tonumber(first[2]) - clock() end
   end
   -- A worker woken by the marker that filled every free slot (or that moved
   -- due jobs in) passes the wake-up on when jobs are left, so other idle
