@@ -35,7 +35,7 @@ async function scriptCalls(inspect: Inspect): Promise<number> {
  * counting script calls before that would count its calls too.
  */
 async function workerBlocked(inspect: Inspect): Promise<void> {
-  await until(async () => /flags=b\b/.test(String(await inspect.sendCommand(['CLIENT', 'LIST']))), 5000, 'the worker to block');
+  await until(async () => String(await inspect.sendCommand(['CLIENT', 'LIST'])), (list) => /flags=b\b/.test(list), 'a client blocked (flags=b) in CLIENT LIST');
 }
 
 /** The keys of a queue, read from Redis. */
@@ -365,7 +365,7 @@ forEachBackend((test, ctx) => {
       q.process(async (job) => {
         ran.push(job.payload);
       });
-      await until(() => ran.length === 1, 3000, 'the job to run').catch(() => undefined);
+      await until(() => ran.length, (v) => v === 1, 'the job to run').catch(() => undefined);
       t.deepEqual(ran, [{ n: 2 }]);
     });
   }
@@ -382,7 +382,7 @@ forEachBackend((test, ctx) => {
     q.process(async (job) => {
       ran.push(job.id);
     });
-    await until(async () => (await q.countCommitted()) === 0 && failed.length === 1, 5000, 'the queue to drain');
+    await until(async () => ({ committed: await q.countCommitted(), failed: failed.length }), (s) => s.committed === 0 && s.failed === 1, 'the queue to drain with one failure');
     t.deepEqual(ran.sort(), ['after', 'before']);
     t.is(failed[0][0], 'bad');
     t.true(failed[0][1] instanceof ForeignDataError);
@@ -444,7 +444,7 @@ forEachBackend((test, ctx) => {
       running--;
       done++;
     });
-    await until(() => done === 4500 || errors.length > 0, 20_000, 'the jobs to run').catch(() => undefined);
+    await until(() => ({ done, errors: errors.length }), (s) => s.done === 4500 || s.errors > 0, { what: 'the 4500 jobs to run', timeout: 45_000 }).catch(() => undefined);
     t.deepEqual(errors.slice(0, 1), []);
     t.is(done, 4500);
     t.true(most > 1000, `at most ${most} at once`);

@@ -23,7 +23,7 @@ forEachBackend((test, ctx) => {
     const g = gated();
     q.process(g.handler);
     await q.addJob(job);
-    await until(() => g.started.length === 1);
+    await until(() => g.started.length, (v) => v === 1, 'g.started.length to be 1');
     return { q, g };
   }
 
@@ -54,7 +54,7 @@ forEachBackend((test, ctx) => {
     const g1 = gated();
     first.process(g1.handler);
     await first.addJob(new Job('k'));
-    await until(() => g1.started.length === 1);
+    await until(() => g1.started.length, (v) => v === 1, 'g1.started.length to be 1');
     await first.stopProcessing({ timeout: 0 }).catch(() => undefined);
 
     await sleep(30);
@@ -64,7 +64,7 @@ forEachBackend((test, ctx) => {
     const second = ctx.queue({ name, jobTimeout: 0 });
     const g2 = gated();
     second.process(g2.handler);
-    await until(() => g2.started.length === 1);
+    await until(() => g2.started.length, (v) => v === 1, 'g2.started.length to be 1');
     const claim = await ctx.backend.inspect.zRangeWithScores(second.keys.processing, 0, -1);
     t.is(claim.length, 1);
 
@@ -79,7 +79,7 @@ forEachBackend((test, ctx) => {
     t.is(await guard.countCommitted(), 1);
 
     g2.open('k#1');
-    await until(async () => (await guard.countCommitted()) === 0);
+    await until(() => guard.countCommitted(), (n) => n === 0, 'guard to drain (no committed IDs)');
     t.false(completed.called);
   });
 
@@ -93,11 +93,11 @@ forEachBackend((test, ctx) => {
     t.is((await guard.jamGuard(0.01)).length, 1);
     // the old run ends late: its result is void, and the slot it frees takes the requeued job afresh
     g.open('s#1');
-    await until(() => g.started.length === 2);
+    await until(() => g.started.length, (v) => v === 2, 'g.started.length to be 2');
     t.false(completed.called, "a late result is not reported as 'completed'");
     t.deepEqual(await guard.stats(), { queued: 0, committed: 1, processing: 1, failed: 1 });
     g.open('s#2');
-    await until(async () => (await guard.countCommitted()) === 0);
+    await until(() => guard.countCommitted(), (n) => n === 0, 'guard to drain (no committed IDs)');
     t.true(completed.calledOnce);
   });
 
@@ -111,7 +111,7 @@ forEachBackend((test, ctx) => {
     failing.process(async () => {
       throw new Error('still broken');
     });
-    await until(async () => (await failing.countCommitted()) === 0);
+    await until(() => failing.countCommitted(), (n) => n === 0, 'failing to drain (no committed IDs)');
     const [record] = await failing.getFailed();
     t.is(record.count, 2);
     t.is(record.lastError?.message, 'still broken');
@@ -123,7 +123,7 @@ forEachBackend((test, ctx) => {
     const g = gated();
     q.process(g.handler);
     await q.addJobs(Array.from({ length: 50 }, (_, i) => new Job(i)));
-    await until(() => g.started.length === 50);
+    await until(() => g.started.length, (v) => v === 50, 'g.started.length to be 50');
     await q.close({ timeout: 0 });
     await sleep(20);
     const sweepers = Array.from({ length: 5 }, () => ctx.queue({ name }));
@@ -154,12 +154,12 @@ forEachBackend((test, ctx) => {
     const stuck = ctx.queue({ name, jobTimeout: 0 });
     stuck.process(() => new Promise(() => undefined));
     await stuck.addJob(new Job('auto'));
-    await until(async () => (await stuck.countProcessing()) === 1);
+    await until(() => stuck.countProcessing(), (n) => n === 1, 'stuck.countProcessing() to be 1');
     await stuck.stopProcessing({ timeout: 0 });
     const guard = ctx.queue({ name, jamGuardInterval: 50, jamGuardIdle: 0.05 });
     const jammed = sinon.spy();
     guard.on('jammed', jammed);
-    await until(() => jammed.called, 3000, 'a periodic sweep');
+    await until(() => jammed.callCount, (n) => n >= 1, 'a periodic sweep');
     t.is(jammed.firstCall.args[0][0].id, 'auto');
   });
 
@@ -191,7 +191,7 @@ forEachBackend((test, ctx) => {
     q.process(async (job) => {
       ran.push(job.payload);
     });
-    await until(async () => (await q.countCommitted()) === 0);
+    await until(() => q.countCommitted(), (n) => n === 0, 'q to drain (no committed IDs)');
     t.deepEqual(ran, [{ cargo: 'eggs' }]);
   });
 });
