@@ -6,6 +6,9 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { analyze, checkSnapshot, leftovers, type JamLine, type KillLine } from '../chaos/check.js';
@@ -156,9 +159,17 @@ test('while Redis is frozen (SIGSTOP), calls reject with a ConnectionError withi
 
 test('a short chaos run (kills, connection kills, pauses, Redis restarts) loses no ID, never runs one twice at once and leaves the structures consistent', async (t) => {
   t.timeout(120_000);
+  // The run's temp folders (its logs, its server's) go in a folder of this
+  // test's own: removed when the test passes, kept (and named) when it fails.
+  const tmp = mkdtempSync(join(tmpdir(), 'convoy-chaos-test-'));
+  t.teardown(() => {
+    if (t.passed) rmSync(tmp, { recursive: true, force: true });
+    else console.warn(`chaos test: the run's logs are kept in ${tmp}`);
+  });
   const child = spawn(process.execPath, ['--import', 'tsx', 'chaos/run.ts', '--duration', '15', '--json'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TMPDIR: tmp },
   });
   // a test that fails or times out does not leave the run going
   t.teardown(() => {
@@ -187,7 +198,8 @@ test('a short chaos run (kills, connection kills, pauses, Redis restarts) loses 
   t.true(f['connection kills (CLIENT KILL calls)'] >= 1);
   t.true(f['Redis pauses (CLIENT PAUSE 500 ALL)'] >= 1);
   t.true(f['Redis restarts (SIGKILL + AOF)'] >= 1);
-  t.true(f['IDs added'] > 500, `only ${f['IDs added']} IDs added`);
-  t.true(f['runs'] > 1000, `only ${f['runs']} runs`);
+  // (floors a loaded 2-core machine clears: they show traffic, not speed)
+  t.true(f['IDs added'] > 100, `only ${f['IDs added']} IDs added`);
+  t.true(f['runs'] > 200, `only ${f['runs']} runs`);
   t.true(f['consistency snapshots (MULTI)'] > 5);
 });
