@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import sinon from 'sinon';
 import { Job, type QueueOptions } from '../src/index.js';
-import { forEachBackend, assertInvariant, until, sleep } from './helpers/backends.js';
+import { forEachBackend, assertInvariant, until, sleep, withTimeout } from './helpers/backends.js';
 
 /** A handler that holds each job until its gate opens. */
 function gated() {
@@ -176,10 +176,16 @@ forEachBackend((test, ctx) => {
       execArgv: ['--import', 'tsx'],
       stdio: 'ignore',
     });
-    const started = new Promise<string>((resolve) => child.on('message', (m: { started?: string }) => m.started && resolve(m.started)));
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const started = new Promise<string>((resolve, reject) => {
+      child.on('message', (m: { started?: string }) => m.started && resolve(m.started));
+      child.once('exit', (code, signal) => reject(new Error(`the worker process exited (${signal ?? code}) before it started a job`)));
+    });
     const q = ctx.queue({ name });
     await q.addJob(new Job('crash', { cargo: 'eggs' }));
-    t.is(await started, 'crash');
+    t.is(await withTimeout(started, 30_000, 'the worker process starting the job'), 'crash');
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
