@@ -378,11 +378,17 @@ forEachBackend((test, ctx) => {
     await q.addJob(new Job('after', { n: 3 }));
     const ran: string[] = [];
     const failed: Array<[string, Error]> = [];
+    const errors: string[] = [];
     q.on('failed', (job, err) => failed.push([job.id, err]));
+    q.on('error', (err) => errors.push(err.message));
     q.process(async (job) => {
       ran.push(job.id);
     });
-    await until(async () => ({ committed: await q.countCommitted(), failed: failed.length }), (s) => s.committed === 0 && s.failed === 1, 'the queue to drain with one failure');
+    await until(
+      async () => ({ stats: await q.stats(), ran: [...ran], failed: failed.map(([id, err]) => `${id}: ${err.name}`), errors: errors.slice(-3) }),
+      (s) => s.stats.committed === 0 && s.failed.length === 1,
+      "the queue to drain with 'bad' failed",
+    );
     t.deepEqual(ran.sort(), ['after', 'before']);
     t.is(failed[0][0], 'bad');
     t.true(failed[0][1] instanceof ForeignDataError);
