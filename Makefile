@@ -21,8 +21,19 @@ redis-server:
 deps: node_modules redis-server
 
 .PHONY: test
+# First reap what killed test runs left behind (servers whose owner is gone).
+# AVA_FLAGS: extra ava options (.ci/run passes --tap).
 test: deps
-	npx ava
+	@npx tsx test/helpers/reap.ts
+	npx ava $(AVA_FLAGS)
+
+.PHONY: test-repeat
+# Proof that the suite passes on fresh clones: `bash .ci/run` in N fresh clones
+# of HEAD, one after the other; LOAD=1 keeps both cores busy meanwhile.
+# One line per run, then a summary; exits non-zero if any run failed or left a
+# redis-server behind.
+test-repeat:
+	@bash .ci/test-repeat $(or $(N),3) $(if $(LOAD),--load,)
 
 .PHONY: typecheck
 typecheck: node_modules

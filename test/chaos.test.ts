@@ -6,12 +6,16 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { analyze, checkSnapshot, leftovers, type JamLine, type KillLine } from '../chaos/check.js';
 import type { AddLine, RunLine } from '../chaos/common.js';
 import { ConnectionError, createQueue, Job } from '../src/index.js';
 import { startRedisServer } from './helpers/redis-server.js';
+import { BUSY_MARGIN_MS, until, withTimeout } from './helpers/backends.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -120,13 +124,17 @@ test('while Redis is frozen (SIGSTOP), calls reject with a ConnectionError withi
   const pid = Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
   const q = createQueue('frozen', { redis: server.url, commandTimeout: 300 });
   q.on('error', () => undefined);
-  await q.countQueued();
+  // set-up: connected before the freeze (retried, a busy machine may take longer than 300 ms)
+  await until(() => q.countQueued(), () => true, "the queue's connection to come up");
+  // commandTimeout 300 plus a margin for a busy machine; past HUNG_MS the call is stuck
+  const BOUND_MS = 300 + BUSY_MARGIN_MS;
+  const HUNG_MS = BOUND_MS + 5000;
   const settled = async (p: Promise<unknown>) => {
     const t0 = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const r = await Promise.race([
       p.then(() => 'resolved', (err: Error) => err),
-      new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 3000))),
+      new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), HUNG_MS))),
     ]);
     clearTimeout(timer);
     return { r, ms: Date.now() - t0 };
@@ -136,14 +144,14 @@ test('while Redis is frozen (SIGSTOP), calls reject with a ConnectionError withi
     const count = await settled(q.countQueued());
     const add = await settled(q.addJob(new Job('x')));
     for (const [what, { r, ms }] of Object.entries({ count, add })) {
-      t.true(r instanceof ConnectionError, `${what}: ${r === 'hung' ? 'still waiting after 3000 ms' : String(r)}`);
-      t.true(ms < 1500, `${what} took ${ms} ms with commandTimeout 300`);
+      t.true(r instanceof ConnectionError, `${what}: ${r === 'hung' ? `still waiting after ${HUNG_MS} ms` : String(r)}`);
+      t.true(ms < BOUND_MS, `${what} took ${ms} ms with commandTimeout 300 (bound ${BOUND_MS} ms)`);
     }
   } finally {
     process.kill(pid, 'SIGCONT');
-    await q.close({ timeout: 500 });
+    await withTimeout(q.close({ timeout: 500 }), 15_000, 'closing the queue').catch((err: Error) => t.fail(err.message));
     admin.destroy();
-    await server.stop();
+    await withTimeout(server.stop(), 20_000, 'stopping the redis-server');
   }
 });
 
@@ -151,9 +159,21 @@ test('while Redis is frozen (SIGSTOP), calls reject with a ConnectionError withi
 
 test('a short chaos run (kills, connection kills, pauses, Redis restarts) loses no ID, never runs one twice at once and leaves the structures consistent', async (t) => {
   t.timeout(120_000);
+  // The run's temp folders (its logs, its server's) go in a folder of this
+  // test's own: removed when the test passes, kept (and named) when it fails.
+  const tmp = mkdtempSync(join(tmpdir(), 'convoy-chaos-test-'));
+  t.teardown(() => {
+    if (t.passed) rmSync(tmp, { recursive: true, force: true });
+    else console.warn(`chaos test: the run's logs are kept in ${tmp}`);
+  });
   const child = spawn(process.execPath, ['--import', 'tsx', 'chaos/run.ts', '--duration', '15', '--json'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TMPDIR: tmp },
+  });
+  // a test that fails or times out does not leave the run going
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
   let stdout = '';
   let stderr = '';
@@ -178,7 +198,8 @@ test('a short chaos run (kills, connection kills, pauses, Redis restarts) loses 
   t.true(f['connection kills (CLIENT KILL calls)'] >= 1);
   t.true(f['Redis pauses (CLIENT PAUSE 500 ALL)'] >= 1);
   t.true(f['Redis restarts (SIGKILL + AOF)'] >= 1);
-  t.true(f['IDs added'] > 500, `only ${f['IDs added']} IDs added`);
-  t.true(f['runs'] > 1000, `only ${f['runs']} runs`);
+  // (floors a loaded 2-core machine clears: they show traffic, not speed)
+  t.true(f['IDs added'] > 100, `only ${f['IDs added']} IDs added`);
+  t.true(f['runs'] > 200, `only ${f['runs']} runs`);
   t.true(f['consistency snapshots (MULTI)'] > 5);
 });

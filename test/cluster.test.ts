@@ -1,15 +1,15 @@
 import test from 'ava';
 import { createClient } from 'redis';
 import { Job, createQueue } from '../src/index.js';
-import { clusterBackend, until, sleep } from './helpers/backends.js';
+import { clusterBackend, until, sleep, withTimeout } from './helpers/backends.js';
 import { startRedisCluster } from './helpers/cluster.js';
 
 test('different queues spread over the masters of a cluster', async (t) => {
   const backend = await clusterBackend(await startRedisCluster());
-  t.teardown(() => backend.stop());
+  t.teardown(() => withTimeout(backend.stop(), 30_000, 'stopping the cluster'));
   const names = Array.from({ length: 12 }, (_, i) => `spread-${i}`);
   const queues = names.map((n) => createQueue(n, { redis: backend.redis }));
-  t.teardown(() => Promise.all(queues.map((q) => q.close())));
+  t.teardown(() => withTimeout(Promise.all(queues.map((q) => q.close({ timeout: 1000 }))), 15_000, 'closing the queues'));
   await Promise.all(queues.map((q, i) => q.addJob(new Job(i))));
   const owners = new Set<number>();
   for (const node of backend.topology.nodes) {
@@ -27,8 +27,9 @@ test('different queues spread over the masters of a cluster', async (t) => {
 });
 
 test('a failover of the master that owns the queue loses no job and processing goes on', async (t) => {
+  t.timeout(180_000);
   const backend = await clusterBackend(await startRedisCluster());
-  t.teardown(() => backend.stop());
+  t.teardown(() => withTimeout(backend.stop(), 30_000, 'stopping the cluster'));
   const name = 'failover';
   const producer = createQueue(name, { redis: backend.redis, commandTimeout: 2000 });
   // As in production, a jam guard runs: a call cut off by the failover may have
@@ -41,10 +42,25 @@ test('a failover of the master that owns the queue loses no job and processing g
     jamGuardInterval: 500,
     jamGuardIdle: 1,
   });
+  const errors: string[] = [];
   producer.on('error', () => undefined);
-  worker.on('error', () => undefined);
-  t.teardown(() => Promise.all([producer.close({ timeout: 1000 }), worker.close({ timeout: 1000 })]));
+  worker.on('error', (err) => errors.push(err.message));
   const done = new Set<string>();
+  const added = new Set<string>();
+  let addFailures = 0;
+  let producing = true;
+  let produce: Promise<void> = Promise.resolve();
+  // Registered last, so it runs first: the producer stops before the queues close.
+  t.teardown(async () => {
+    producing = false;
+    await withTimeout(produce, 10_000, 'the producer loop to stop');
+    await withTimeout(Promise.all([producer.close({ timeout: 1000 }), worker.close({ timeout: 1000 })]), 15_000, 'closing the queues');
+  });
+  /** The figures a failure message needs to tell a lost job from a slow machine. */
+  const figures = () => {
+    const lost = [...added].filter((id) => !done.has(id));
+    return `added ${added.size}, ran ${done.size}, not run ${lost.length}${lost.length ? ` (${lost.slice(0, 20).join(', ')}${lost.length > 20 ? ', …' : ''})` : ''}, failed adds retried ${addFailures}, worker errors ${errors.length}${errors.length ? ` (last: ${errors.at(-1)})` : ''}`;
+  };
   worker.process(async (job) => {
     await sleep(2);
     done.add(job.id);
@@ -52,23 +68,24 @@ test('a failover of the master that owns the queue loses no job and processing g
 
   // the master owning the queue's slot, and its replica (once every node has heard of it)
   const slot = Number(await backend.inspect.sendCommand(['CLUSTER', 'KEYSLOT', producer.keys.queued]));
-  let replicaPort = 0;
-  await until(async () => {
-    const nodes = String(await backend.inspect.sendCommand(['CLUSTER', 'NODES'] as never));
-    const lines = nodes.trim().split('\n').map((l) => l.split(' '));
-    const owns = (l: string[]) => l.slice(8).some((r) => {
-      const [a, b = a] = r.split('-').map(Number);
-      return slot >= a && slot <= b;
-    });
-    const master = lines.find((l) => l[2].includes('master') && owns(l));
-    const replica = master && lines.find((l) => l[3] === master[0]);
-    if (replica) replicaPort = Number(replica[1].split(':')[1].split('@')[0]);
-    return replicaPort > 0;
-  }, 10_000, 'the replica of the slot owner');
+  const replicaPort = await until(
+    async () => {
+      const nodes = String(await backend.inspect.sendCommand(['CLUSTER', 'NODES'] as never));
+      const lines = nodes.trim().split('\n').map((l) => l.split(' '));
+      const owns = (l: string[]) =>
+        l.slice(8).some((r) => {
+          const [a, b = a] = r.split('-').map(Number);
+          return slot >= a && slot <= b;
+        });
+      const master = lines.find((l) => l[2].includes('master') && owns(l));
+      const replica = master && lines.find((l) => l[3] === master[0]);
+      return replica ? Number(replica[1].split(':')[1].split('@')[0]) : 0;
+    },
+    (port) => port > 0,
+    `a replica of the master owning slot ${slot}`,
+  );
 
-  const added = new Set<string>();
-  let producing = true;
-  const produce = (async () => {
+  produce = (async () => {
     for (let i = 0; producing; i++) {
       const id = `job-${i}`;
       try {
@@ -76,41 +93,63 @@ test('a failover of the master that owns the queue loses no job and processing g
         added.add(id);
       } catch {
         i--; // unknown outcome: add the same ID again, adds are idempotent
+        addFailures++;
         await sleep(50);
       }
       await sleep(1);
     }
   })();
-  await until(() => done.size >= 100, 10_000, 'a steady stream');
 
-  const replicaClient = createClient({ url: `redis://127.0.0.1:${replicaPort}` });
-  await replicaClient.connect();
-  t.is(String(await replicaClient.sendCommand(['CLUSTER', 'FAILOVER'])), 'OK');
-  await until(async () => String(await replicaClient.sendCommand(['ROLE'])).startsWith('master'), 15_000, 'the replica to take over');
-  replicaClient.destroy();
-  const before = done.size;
-  await until(() => done.size >= before + 100, 20_000, 'processing on the new master');
-  producing = false;
-  await produce;
+  try {
+    await until(() => done.size, (n) => n >= 100, { what: 'a steady stream of 100 jobs before the failover', timeout: 60_000 });
 
-  await until(async () => (await worker.countCommitted().catch(() => -1)) === 0, 20_000, 'the queue to drain');
+    const replicaClient = createClient({ url: `redis://127.0.0.1:${replicaPort}` });
+    replicaClient.on('error', () => undefined);
+    await replicaClient.connect();
+    try {
+      t.is(String(await replicaClient.sendCommand(['CLUSTER', 'FAILOVER'])), 'OK');
+      await until(async () => String(await replicaClient.sendCommand(['ROLE'])).split(',')[0], (role) => role === 'master', {
+        what: `the replica on ${replicaPort} to take over`,
+        timeout: 60_000,
+      });
+    } finally {
+      replicaClient.destroy();
+    }
+    const before = done.size;
+    await until(() => done.size, (n) => n >= before + 100, { what: `100 more jobs on the new master (${before} ran before)`, timeout: 60_000 });
+  } catch (err) {
+    t.fail(`${(err as Error).message}\n${figures()}`);
+    return;
+  } finally {
+    producing = false;
+    await withTimeout(produce, 10_000, 'the producer loop to stop');
+  }
+
+  // Every add that was acknowledged must run: the jam guard returns claims a
+  // cut-off call made, so waiting long enough drains the queue.
+  const drained = await until(() => worker.countCommitted(), (n) => n === 0, { what: 'the queue to drain', timeout: 60_000 }).then(
+    () => true,
+    (err: Error) => (t.log(err.message), false),
+  );
   const lost = [...added].filter((id) => !done.has(id));
-  t.deepEqual(lost, [], 'every added job ran');
-  t.true(added.size > 200);
+  t.deepEqual(lost, [], `jobs acknowledged by addJob that never ran: ${figures()}`);
+  t.true(drained, `the queue did not drain: ${figures()}`);
+  t.true(added.size > 200, `only ${added.size} jobs were added: ${figures()}`);
+  t.log(figures());
 });
 
 test('after its slot moves to another master, a queue goes on: adds and idle workers follow MOVED', async (t) => {
   const backend = await clusterBackend(await startRedisCluster());
-  t.teardown(() => backend.stop());
+  t.teardown(() => withTimeout(backend.stop(), 30_000, 'stopping the cluster'));
   const q = createQueue('reshard', { redis: backend.redis, blockingTimeout: 1 });
   q.on('error', () => undefined);
-  t.teardown(() => q.close({ timeout: 1000 }));
+  t.teardown(() => withTimeout(q.close({ timeout: 1000 }), 15_000, 'closing the queue'));
   const done: string[] = [];
   q.process(async (job) => {
     done.push(job.id);
   });
   await q.addJobs([new Job('before'), new Job('waiting', { kept: true })]);
-  await until(() => done.length === 2);
+  await until(() => done.length, (v) => v === 2, 'both jobs to run before the move');
   await q.stopProcessing();
   await q.addJob(new Job('moved-with-the-slot', { kept: true }));
 
@@ -144,9 +183,9 @@ test('after its slot moves to another master, a queue goes on: adds and idle wor
   q.process(async (job) => {
     done.push(job.id);
   });
-  await until(() => done.includes('moved-with-the-slot'), 10_000, 'the job that moved with its slot');
+  await until(() => done, (d) => d.includes('moved-with-the-slot'), 'the job that moved with its slot to run');
   await sleep(1500); // the worker is idle and blocked on the new owner
   t.is(await q.addJob(new Job('after', { kept: true })), 'queued');
-  await until(() => done.includes('after'), 10_000, 'a job added after the move');
+  await until(() => done, (d) => d.includes('after'), 'a job added after the move to run');
   t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0 });
 });

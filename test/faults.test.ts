@@ -83,7 +83,7 @@ test('a Redis restart while a job runs strands nothing: every job runs and the q
     seen.leave(job.id);
   });
   await producer.addJobs([1, 2, 3, 4, 5].map((i) => new Job(i)));
-  await until(() => seen.starts.length >= 2, 10_000, 'the second job to start');
+  await until(() => seen.starts.length >= 2, Boolean, { what: 'the second job to start', timeout: 10_000 });
   await server.stop({ hard: true });
   await sleep(1500); // longer than commandTimeout: calls in flight time out
   await server.start();
@@ -93,7 +93,7 @@ test('a Redis restart while a job runs strands nothing: every job runs and the q
     const counts = await Promise.all([c.sCard(q.keys.committed), c.zCard(q.keys.processing), c.lLen(q.keys.queued)]);
     last = `committed/processing/queued ${counts.join('/')}`;
     return counts.every((x) => x === 0);
-  }, 30_000, 'the queue to empty after the restart').catch((err: Error) => t.fail(`${err.message}; last seen ${last}`));
+  }, Boolean, { what: 'the queue to empty after the restart', timeout: 30_000 }).catch((err: Error) => t.fail(`${err.message}; last seen ${last}`));
   t.true(seen.most <= 1, `never more than 1 handler at once (saw ${seen.most})`);
   t.deepEqual(new Set(seen.starts), new Set(['1', '2', '3', '4', '5']), 'every job ran');
   t.is(await producer.addJob(new Job(3)), 'queued', 'a finished ID can be added again');
@@ -123,13 +123,13 @@ for (const pause of [300, 1200]) {
       const counts = await Promise.all([c.sCard(q.keys.committed), c.zCard(q.keys.processing)]);
       last = `committed/processing ${counts.join('/')}`;
       return counts.every((x) => x === 0);
-    }, 30_000, 'the queue to empty after the pauses').catch((err: Error) => t.fail(`${err.message}; last seen ${last}`));
+    }, Boolean, { what: 'the queue to empty after the pauses', timeout: 30_000 }).catch((err: Error) => t.fail(`${err.message}; last seen ${last}`));
     t.true(seen.most <= 2, `never more than 2 handlers at once (saw ${seen.most})`);
     t.is(seen.mostById, 1, 'no ID ran twice at once');
     // The slot count did not drift: with 2 slots, 6 slow jobs run 2 at a time.
     const before = seen.most;
     await producer.addJobs(Array.from({ length: 6 }, (_, i) => new Job(`after-${i}`)));
-    await until(() => seen.starts.filter((s) => s.startsWith('after-')).length === 6 && seen.live === 0, 15_000, 'the jobs after the pauses');
+    await until(() => seen.starts.filter((s) => s.startsWith('after-')).length === 6 && seen.live === 0, Boolean, { what: 'the jobs after the pauses', timeout: 15_000 });
     t.true(seen.most <= 2, `still never more than 2 at once (saw ${seen.most}, before ${before})`);
   });
 }
@@ -148,10 +148,10 @@ test('a claim whose reply is lost is recovered by its lease, with no jam guard',
   q.process(async (job) => {
     ran.push(job.id);
   });
-  await until(() => ran.length === 1, 15_000, 'the stalled job to run again');
+  await until(() => ran.length === 1, Boolean, { what: 'the stalled job to run again', timeout: 15_000 });
   t.deepEqual(ran, ['lost']);
   t.deepEqual(stalled, [['lost']]);
-  await until(async () => (await c.sCard(q.keys.committed)) === 0, 5000, 'the job to finish');
+  await until(async () => (await c.sCard(q.keys.committed)) === 0, Boolean, { what: 'the job to finish', timeout: 5000 });
 });
 
 test('an idle worker backs off while new connections are refused, instead of spinning', async (t) => {
@@ -159,7 +159,7 @@ test('an idle worker backs off while new connections are refused, instead of spi
   const c = await inspector(t, server.url);
   const q = open(t, server.url, { blockingTimeout: 0.2 });
   q.process(async () => undefined);
-  await until(async () => /cmd=blpop/.test(String(await c.sendCommand(['CLIENT', 'LIST']))), 10_000, 'the worker to block');
+  await until(async () => /cmd=blpop/.test(String(await c.sendCommand(['CLIENT', 'LIST']))), Boolean, { what: 'the worker to block', timeout: 10_000 });
   const clients = String(await c.sendCommand(['CLIENT', 'LIST'])).trim().split('\n').length;
   // Room for the connections there are, less the one killed below: a new one is refused.
   await c.sendCommand(['CONFIG', 'SET', 'maxclients', String(clients - 1)]);
@@ -177,7 +177,7 @@ test('an idle worker backs off while new connections are refused, instead of spi
   const ran: string[] = [];
   q.on('completed', (job) => ran.push(job.id));
   await q.addJob(new Job('after'));
-  await until(() => ran.includes('after'), 15_000, 'the worker to go on once connections are accepted');
+  await until(() => ran.includes('after'), Boolean, { what: 'the worker to go on once connections are accepted', timeout: 15_000 });
   t.pass();
 });
 
@@ -204,11 +204,11 @@ forEachBackend((test, ctx) => {
         seen.leave(job.id);
       });
       await q.addJob(new Job('x'));
-      await until(() => seen.starts.length === 1, 10_000, 'the first run');
+      await until(() => seen.starts.length === 1, Boolean, { what: 'the first run', timeout: 10_000 });
       await sleep(400); // past the timeout, the handler still running
       t.is(await q.addJob(new Job('x')), 'processing', 'the ID is still held by its live run');
-      await until(() => seen.live === 0 && (policy === 'ignore' || seen.starts.length === 2), 15_000, 'the runs to end');
-      await until(async () => (await q.countCommitted()) === 0, 15_000, 'the ID to be freed');
+      await until(() => seen.live === 0 && (policy === 'ignore' || seen.starts.length === 2), Boolean, { what: 'the runs to end', timeout: 15_000 });
+      await until(async () => (await q.countCommitted()) === 0, Boolean, { what: 'the ID to be freed', timeout: 15_000 });
       t.is(seen.mostById, 1, 'never two live runs of one ID');
       t.is(seen.starts.length, policy === 'rerun' ? 2 : 1);
     });
@@ -227,7 +227,7 @@ forEachBackend((test, ctx) => {
       });
     });
     await q.addJobs(Array.from({ length: 6 }, (_, i) => new Job(i)));
-    await until(async () => (await q.countCommitted()) === 0, 20_000, 'all six to fail');
+    await until(async () => (await q.countCommitted()) === 0, Boolean, { what: 'all six to fail', timeout: 20_000 });
     await sleep(100);
     t.is(seen.most, 1, 'one handler at a time');
     t.deepEqual(failed.sort(), ['0', '1', '2', '3', '4', '5'], "one 'failed' event per job");
@@ -247,7 +247,7 @@ forEachBackend((test, ctx) => {
       throw values[job.id];
     });
     await q.addJobs(Object.keys(values).map((k) => new Job(k)));
-    await until(() => errors.size === 4, 10_000, 'all four to fail');
+    await until(() => errors.size === 4, Boolean, { what: 'all four to fail', timeout: 10_000 });
     for (const err of errors.values()) t.true(err instanceof Error);
     t.regex(errors.get('cyclic')!.message, /Circular/);
     t.regex(errors.get('big')!.message, /10n/);

@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import sinon from 'sinon';
 import { Job, type QueueOptions } from '../src/index.js';
-import { forEachBackend, assertInvariant, until, sleep } from './helpers/backends.js';
+import { forEachBackend, assertInvariant, until, sleep, withTimeout } from './helpers/backends.js';
 
 /** A handler that holds each job until its gate opens. */
 function gated() {
@@ -23,7 +23,7 @@ forEachBackend((test, ctx) => {
     const g = gated();
     q.process(g.handler);
     await q.addJob(job);
-    await until(() => g.started.length === 1);
+    await until(() => g.started.length, (v) => v === 1, 'g.started.length to be 1');
     return { q, g };
   }
 
@@ -55,7 +55,7 @@ forEachBackend((test, ctx) => {
     first.process(g1.handler);
     await first.addJob(new Job('k'));
     // `first` stays hung on its job, as a jammed worker does
-    await until(() => g1.started.length === 1);
+    await until(() => g1.started.length, (v) => v === 1, 'g1.started.length to be 1');
 
     await sleep(30);
     const guard = ctx.queue({ name });
@@ -64,7 +64,7 @@ forEachBackend((test, ctx) => {
     const second = ctx.queue({ name, jobTimeout: 0 });
     const g2 = gated();
     second.process(g2.handler);
-    await until(() => g2.started.length === 1);
+    await until(() => g2.started.length, (v) => v === 1, 'g2.started.length to be 1');
     const claim = await ctx.backend.inspect.zRangeWithScores(second.keys.processing, 0, -1);
     t.is(claim.length, 1);
 
@@ -79,7 +79,7 @@ forEachBackend((test, ctx) => {
     t.is(await guard.countCommitted(), 1);
 
     g2.open('k#1');
-    await until(async () => (await guard.countCommitted()) === 0);
+    await until(() => guard.countCommitted(), (n) => n === 0, 'guard to drain (no committed IDs)');
     t.false(completed.called);
   });
 
@@ -93,11 +93,11 @@ forEachBackend((test, ctx) => {
     t.is((await guard.jamGuard(0.01)).length, 1);
     // the old run ends late: its result is void, and the slot it frees takes the requeued job afresh
     g.open('s#1');
-    await until(() => g.started.length === 2);
+    await until(() => g.started.length, (v) => v === 2, 'g.started.length to be 2');
     t.false(completed.called, "a late result is not reported as 'completed'");
     t.deepEqual(await guard.stats(), { queued: 0, scheduled: 0, committed: 1, processing: 1, failed: 0 });
     g.open('s#2');
-    await until(async () => (await guard.countCommitted()) === 0);
+    await until(() => guard.countCommitted(), (n) => n === 0, 'guard to drain (no committed IDs)');
     t.true(completed.calledOnce);
     t.is(await guard.countFailed(), 0, 'a job that jammed and then completed leaves no failure record');
   });
@@ -112,7 +112,7 @@ forEachBackend((test, ctx) => {
     failing.process(async () => {
       throw new Error('still broken');
     });
-    await until(async () => (await failing.countCommitted()) === 0);
+    await until(() => failing.countCommitted(), (n) => n === 0, 'failing to drain (no committed IDs)');
     const [record] = await failing.getFailed();
     t.is(record.count, 1);
     t.is(record.lastError?.message, 'still broken');
@@ -125,7 +125,7 @@ forEachBackend((test, ctx) => {
     q.process(g.handler);
     await q.addJobs(Array.from({ length: 50 }, (_, i) => new Job(i)));
     // the worker stays hung on all 50, as a jammed worker does
-    await until(() => g.started.length === 50);
+    await until(() => g.started.length, (v) => v === 50, 'g.started.length to be 50');
     await sleep(20);
     const sweepers = Array.from({ length: 5 }, () => ctx.queue({ name }));
     const results = await Promise.all(sweepers.map((s) => s.jamGuard(0.01)));
@@ -155,11 +155,11 @@ forEachBackend((test, ctx) => {
     const stuck = ctx.queue({ name, jobTimeout: 0 });
     stuck.process(() => new Promise(() => undefined));
     await stuck.addJob(new Job('auto'));
-    await until(async () => (await stuck.countProcessing()) === 1);
+    await until(() => stuck.countProcessing(), (n) => n === 1, 'stuck.countProcessing() to be 1');
     const guard = ctx.queue({ name, jamGuardInterval: 50, jamGuardIdle: 0.05 });
     const jammed = sinon.spy();
     guard.on('jammed', jammed);
-    await until(() => jammed.called, 3000, 'a periodic sweep');
+    await until(() => jammed.callCount, (n) => n >= 1, 'a periodic sweep');
     t.is(jammed.firstCall.args[0][0].id, 'auto');
   });
 
@@ -176,10 +176,16 @@ forEachBackend((test, ctx) => {
       execArgv: ['--import', 'tsx'],
       stdio: 'ignore',
     });
-    const started = new Promise<string>((resolve) => child.on('message', (m: { started?: string }) => m.started && resolve(m.started)));
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const started = new Promise<string>((resolve, reject) => {
+      child.on('message', (m: { started?: string }) => m.started && resolve(m.started));
+      child.once('exit', (code, signal) => reject(new Error(`the worker process exited (${signal ?? code}) before it started a job`)));
+    });
     const q = ctx.queue({ name });
     await q.addJob(new Job('crash', { cargo: 'eggs' }));
-    t.is(await started, 'crash');
+    t.is(await withTimeout(started, 30_000, 'the worker process starting the job'), 'crash');
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
@@ -191,7 +197,7 @@ forEachBackend((test, ctx) => {
     q.process(async (job) => {
       ran.push(job.payload);
     });
-    await until(async () => (await q.countCommitted()) === 0);
+    await until(() => q.countCommitted(), (n) => n === 0, 'q to drain (no committed IDs)');
     t.deepEqual(ran, [{ cargo: 'eggs' }]);
   });
 });

@@ -73,10 +73,10 @@ forEachBackend((test, ctx) => {
     t.is(await q.addJob(new Job('later', undefined, { delay: 400 })), 'scheduled');
     t.is(await q.addJob(new Job('now')), 'queued');
     t.like(await q.stats(), { scheduled: 1, committed: 2 });
-    await until(() => started.has('later'), 10_000, 'the delayed job to start');
+    await until(() => started.has('later'), Boolean, { what: 'the delayed job to start', timeout: 10_000 });
     t.true(started.get('later')! - addedAt >= 390, `started ${started.get('later')! - addedAt} ms after the add, due at 400`);
     t.true(started.get('now')! < started.get('later')!);
-    await until(async () => (await q.countCommitted()) === 0, 10_000, 'the queue to empty');
+    await until(async () => (await q.countCommitted()) === 0, Boolean, { what: 'the queue to empty', timeout: 10_000 });
   });
 
   test('an idle worker wakes when the earliest job falls due, well before its blocking timeout, without polling', async (t) => {
@@ -89,7 +89,7 @@ forEachBackend((test, ctx) => {
     await sleep(200); // the worker is idle, blocked until the far jobs or an add
     const due = Date.now() + 600;
     await q.addJob(new Job('soon', undefined, { runAt: due }));
-    await until(() => started.length === 1, 10_000, 'the job due soon to start');
+    await until(() => started.length === 1, Boolean, { what: 'the job due soon to start', timeout: 10_000 });
     // A worker that waited out its 5 s blocking timeout would start it ~4.4 s late.
     t.true(started[0] - due < 3000, `started ${started[0] - due} ms after it was due`);
     t.true(started[0] >= due - 10, 'not before it was due');
@@ -107,7 +107,7 @@ forEachBackend((test, ctx) => {
       ran.push(job.payload);
     });
     t.true(await q.promote('s'));
-    await until(() => ran.length === 1, 10_000, 'the promoted job to run');
+    await until(() => ran.length === 1, Boolean, { what: 'the promoted job to run', timeout: 10_000 });
     t.deepEqual(ran, [{ v: 1 }], 'with the payload it was added with');
     t.false(await q.promote('s'), 'not scheduled any more');
   });
@@ -129,7 +129,7 @@ forEachBackend((test, ctx) => {
       if (job.attempt < 3) throw new Error(`flat tyre ${job.attempt}`);
     });
     await q.addJob(new Job('r', { cargo: 'eggs' }, { attempts: 3, backoff: 200 }));
-    await until(() => completed.length === 1, 15_000, 'the third attempt to complete');
+    await until(() => completed.length === 1, Boolean, { what: 'the third attempt to complete', timeout: 15_000 });
     t.deepEqual(attempts, [1, 2, 3]);
     t.deepEqual(retrying, [[1, 200, 'flat tyre 1'], [2, 200, 'flat tyre 2']]);
     t.true(gaps.every((g) => g >= 190), `retries waited their backoff: ${gaps.join(', ')} ms`);
@@ -148,7 +148,7 @@ forEachBackend((test, ctx) => {
       throw new Error('no fuel');
     });
     await q.addJob(new Job('f', { n: 1 }, { attempts: 2 }));
-    await until(() => failed.length === 1, 10_000, 'the job to fail for good');
+    await until(() => failed.length === 1, Boolean, { what: 'the job to fail for good', timeout: 10_000 });
     await sleep(100);
     t.deepEqual(failed, ['f@2: no fuel']);
     t.deepEqual(retried, [1]);
@@ -170,7 +170,7 @@ forEachBackend((test, ctx) => {
       throw new UnrecoverableError('the truck is scrap');
     });
     await q.addJob(new Job('u', undefined, { attempts: 5 }));
-    await until(() => failed.length === 1, 10_000, 'the job to fail');
+    await until(() => failed.length === 1, Boolean, { what: 'the job to fail', timeout: 10_000 });
     await sleep(100);
     t.is(runs, 1);
     t.true(failed[0] instanceof UnrecoverableError);
@@ -193,7 +193,7 @@ forEachBackend((test, ctx) => {
       if (job.attempt === 2) throw new Error('again');
     });
     await q.addJob(new Job('b', undefined, { attempts: 3, timeout: 100 }));
-    await until(() => completed.length === 1, 10_000, 'the third attempt to complete');
+    await until(() => completed.length === 1, Boolean, { what: 'the third attempt to complete', timeout: 10_000 });
     t.deepEqual(calls, [[1, 'JobTimeoutError'], [2, 'Error']]);
     t.deepEqual(retrying, [50, 100]);
     t.deepEqual(completed, [3]);
@@ -208,7 +208,7 @@ forEachBackend((test, ctx) => {
     q.process(async () => {
       ran++;
     });
-    await until(() => failed.length === 1, 10_000, 'the expired job to fail');
+    await until(() => failed.length === 1, Boolean, { what: 'the expired job to fail', timeout: 10_000 });
     t.true(failed[0] instanceof JobExpiredError);
     t.is(ran, 0);
     t.is((await q.getFailed())[0].lastError?.name, 'JobExpiredError');
@@ -242,11 +242,11 @@ forEachBackend((test, ctx) => {
       await gate;
     });
     await q.addJob(new Job('p'));
-    await until(() => heard.length === 2, 10_000, 'two progress events');
+    await until(() => heard.length === 2, Boolean, { what: 'two progress events', timeout: 10_000 });
     t.deepEqual(heard, [['p', 40], ['p', { step: 'loading', pct: 80 }]]);
     t.deepEqual(await ctx.backend.inspect.hGetAll(q.keys.progress), { p: '{"step":"loading","pct":80}' });
     release();
-    await until(async () => (await q.countCommitted()) === 0, 10_000, 'the job to finish');
+    await until(async () => (await q.countCommitted()) === 0, Boolean, { what: 'the job to finish', timeout: 10_000 });
     t.is(await ctx.backend.inspect.exists(q.keys.progress), 0);
   });
 
@@ -258,9 +258,9 @@ forEachBackend((test, ctx) => {
       if (job.attempt === 1) throw new Error('first try fails');
     });
     await q.addJob(new Job('race', undefined, { attempts: 2, backoff: 300 }));
-    await until(async () => (await q.countScheduled()) === 1, 10_000, 'the retry to be scheduled');
+    await until(async () => (await q.countScheduled()) === 1, Boolean, { what: 'the retry to be scheduled', timeout: 10_000 });
     t.is(await q.addJob(new Job('race')), 'committed');
-    await until(async () => (await q.countCommitted()) === 0, 10_000, 'the retry to complete');
+    await until(async () => (await q.countCommitted()) === 0, Boolean, { what: 'the retry to complete', timeout: 10_000 });
     await sleep(200);
     t.deepEqual(starts, [1, 2]);
   });
@@ -277,9 +277,9 @@ forEachBackend((test, ctx) => {
     q.process(async (job) => {
       ran.push([job.id, job.attempt]);
     });
-    await until(() => ran.length === 1 && stalled.flat().length === 2, 10_000, 's1 to run again and both stalls to be seen');
+    await until(() => ran.length === 1 && stalled.flat().length === 2, Boolean, { what: 's1 to run again and both stalls to be seen', timeout: 10_000 });
     t.deepEqual(ran, [['s1', 1]], 'a stall is not a failed attempt');
-    await until(async () => (await q.countCommitted()) === 0, 10_000, 'the queue to empty');
+    await until(async () => (await q.countCommitted()) === 0, Boolean, { what: 'the queue to empty', timeout: 10_000 });
     const records = await q.getFailed();
     t.deepEqual(records.map((r) => [r.id, r.lastError?.name]), [['s0', 'StalledError']]);
   });
@@ -289,21 +289,21 @@ forEachBackend((test, ctx) => {
     const w = childWorker(ctx.backend.redis, name, { stallTimeout: 600 }, 1500);
     t.teardown(w.kill);
     const q = ctx.queue({ name, stallTimeout: 600 });
-    await until(() => w.seen.some((m) => m.ready), 20_000, 'the child worker to start');
+    await until(() => w.seen.some((m) => m.ready), Boolean, { what: 'the child worker to start', timeout: 20_000 });
     await q.addJob(new Job('x'));
-    await until(() => w.has('started', 'x'), 10_000, 'the child to start the job');
+    await until(() => w.has('started', 'x'), Boolean, { what: 'the child to start the job', timeout: 10_000 });
     w.child.kill('SIGSTOP');
     const ran: string[] = [];
     q.process(async (job) => {
       ran.push(job.id);
       await sleep(2500);
     });
-    await until(() => ran.length === 1, 10_000, 'the stalled job to run here');
+    await until(() => ran.length === 1, Boolean, { what: 'the stalled job to run here', timeout: 10_000 });
     w.child.kill('SIGCONT');
-    await until(() => w.has('ended', 'x'), 10_000, 'the late run to end');
-    await until(() => w.has('aborted', 'x'), 10_000, "the late worker's signal to abort");
+    await until(() => w.has('ended', 'x'), Boolean, { what: 'the late run to end', timeout: 10_000 });
+    await until(() => w.has('aborted', 'x'), Boolean, { what: "the late worker's signal to abort", timeout: 10_000 });
     t.false(w.has('completed', 'x'), 'the late result is not reported as completed');
     t.is(await q.countProcessing(), 1, 'the new run still holds the job');
-    await until(async () => (await q.countCommitted()) === 0, 15_000, 'the new run to complete');
+    await until(async () => (await q.countCommitted()) === 0, Boolean, { what: 'the new run to complete', timeout: 15_000 });
   });
 });

@@ -14,7 +14,7 @@ forEachBackend((test, ctx) => {
       done++;
     });
     await q.addJobs(Array.from({ length: 30 }, (_, i) => new Job(i)));
-    await until(() => done === 30);
+    await until(() => done, (v) => v === 30, 'done to be 30');
     t.is(peak, 3);
   });
 
@@ -30,7 +30,7 @@ forEachBackend((test, ctx) => {
     a.process(handler);
     b.process(handler);
     await a.addJobs(Array.from({ length: 200 }, (_, i) => new Job(i)));
-    await until(async () => (await a.countCommitted()) === 0);
+    await until(() => a.countCommitted(), (n) => n === 0, 'a to drain (no committed IDs)');
     t.is(runs.size, 200);
     t.true([...runs.values()].every((n) => n === 1));
   });
@@ -42,7 +42,7 @@ forEachBackend((test, ctx) => {
       else setTimeout(() => done(), 5);
     });
     await q.addJobs([new Job('good'), new Job('bad')]);
-    await until(async () => (await q.countCommitted()) === 0);
+    await until(() => q.countCommitted(), (n) => n === 0, 'q to drain (no committed IDs)');
     const failed = await q.getFailed();
     t.deepEqual(failed.map((f) => [f.id, f.lastError?.message]), [['bad', 'bad truck']]);
   });
@@ -56,8 +56,8 @@ forEachBackend((test, ctx) => {
       return undefined;
     });
     await q.addJobs([new Job(1), new Job(2)]);
-    await until(() => ran === 2);
-    await until(async () => (await q.countCommitted()) === 0);
+    await until(() => ran, (v) => v === 2, 'ran to be 2');
+    await until(() => q.countCommitted(), (n) => n === 0, 'q to drain (no committed IDs)');
     t.is((await q.getFailed())[0].lastError?.message, 'sync boom');
   });
 
@@ -73,13 +73,13 @@ forEachBackend((test, ctx) => {
       finished = true;
     });
     await q.addJob(new Job('slow'));
-    await until(() => failures.length === 1);
+    await until(() => failures.length, (v) => v === 1, 'failures.length to be 1');
     t.true(failures[0] instanceof JobTimeoutError);
     t.true(aborted instanceof JobTimeoutError);
     t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 1 });
     // the ID may be queued again while the old handler still runs; the late finish must not touch it
     t.is(await q.addJob(new Job('slow')), 'queued');
-    await until(() => finished);
+    await until(() => finished, Boolean, 'finished');
     await sleep(20);
     t.true((await q.countCommitted()) >= 1 || failures.length >= 2, 'the new run is not ended by the old one');
   });
@@ -96,24 +96,26 @@ forEachBackend((test, ctx) => {
       ran++;
     });
     await q.addJobs([new Job(1), new Job(2)]);
-    await until(() => ran === 2);
+    await until(() => ran, (v) => v === 2, 'ran to be 2');
     t.is(peak, 1);
   });
 
   test('a job added to an idle queue starts at once, not after the blocking timeout', async (t) => {
-    const q = ctx.queue({ blockingTimeout: 10 });
+    // a blocking timeout far longer than any stall of a busy machine: a start
+    // within 10 s can only come from the wake-up, not from the wait running out
+    const q = ctx.queue({ blockingTimeout: 30 });
     let started = 0;
     q.process(async () => {
       started = Date.now();
     });
     await q.addJob(new Job('warm-up')); // the first wait also opens the blocking connection
-    await until(() => started > 0);
+    await until(() => started, (v) => v > 0, 'the warm-up job to start');
     started = 0;
     await sleep(200); // the worker is now blocked on Redis
     const added = Date.now();
     await q.addJob(new Job('now'));
-    await until(() => started > 0, 3000, 'the job to start');
-    t.true(started - added < 1000, `started after ${started - added} ms`);
+    await until(() => started, (v) => v > 0, { what: 'the job to start', timeout: 40_000 });
+    t.true(started - added < 10_000, `started ${started - added} ms after the add: the blocked worker was not woken (blockingTimeout 30 s)`);
   });
 
   test('jobs queued while every slot is busy are taken as slots free', async (t) => {
@@ -124,7 +126,7 @@ forEachBackend((test, ctx) => {
       order.push(job.id);
     });
     await q.addJobs(Array.from({ length: 10 }, (_, i) => new Job(i)));
-    await until(() => order.length === 10);
+    await until(() => order.length, (v) => v === 10, 'order.length to be 10');
     t.deepEqual([...order].sort((a, b) => Number(a) - Number(b)), Array.from({ length: 10 }, (_, i) => String(i)));
     await assertInvariant(t, ctx.backend, q.keys);
   });
@@ -139,7 +141,7 @@ forEachBackend((test, ctx) => {
     q.process(async (job) => {
       ran.push(job.id);
     });
-    await until(async () => (await q.countCommitted()) === 0);
+    await until(() => q.countCommitted(), (n) => n === 0, 'q to drain (no committed IDs)');
     t.deepEqual(ran, ['ok1', 'ok2']);
     const [failed] = await q.getFailed();
     t.is(failed.id, 'broken');

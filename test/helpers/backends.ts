@@ -6,6 +6,7 @@
  *     test('dedups', async (t) => { const q = ctx.queue(); ... });
  *   });
  */
+import { inspect } from 'node:util';
 import anyTest, { type TestFn } from 'ava';
 import { createClient, createCluster } from 'redis';
 import { createQueue, type Queue, type QueueOptions, type RedisConfig } from '../../src/index.js';
@@ -117,8 +118,8 @@ export function forEachBackend(
       backend = await factory.start();
     });
     test.after.always(async () => {
-      await Promise.allSettled([...open].map((q) => q.close({ timeout: 1000 })));
-      await backend?.stop();
+      await Promise.allSettled([...open].map((q) => withTimeout(q.close({ timeout: 1000 }), 10_000, `closing queue ${q.name}`)));
+      if (backend) await withTimeout(backend.stop(), 30_000, `stopping the ${factory.name} backend`);
     });
     const ctx: Ctx = {
       get backend() {
@@ -137,12 +138,74 @@ export function forEachBackend(
   }
 }
 
-/** Resolve when `predicate` holds, polling every 5 ms; fail after `ms`. */
-export async function until(predicate: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+/**
+ * How much longer than a bound of the product itself ("rejects within
+ * commandTimeout") a test lets a call take: a busy 2-core machine stalls timers
+ * and processes for seconds at a time.
+ */
+export const BUSY_MARGIN_MS = 4000;
+
+export interface UntilOptions {
+  /** What is waited for, as in "timed out waiting for <what>". */
+  what: string;
+  /** Give up after this many ms (default 30 s: generous, a wait is not a measurement). */
+  timeout?: number;
+  /** Poll every this many ms (default 10). */
+  every?: number;
+}
+
+const show = (v: unknown) => {
+  const s = inspect(v, { depth: 3, breakLength: Infinity, maxArrayLength: 20 });
+  return s.length > 600 ? `${s.slice(0, 600)}…` : s;
+};
+
+/**
+ * Poll `probe` until `ok(value)` holds and return that value. A probe that
+ * throws counts as not yet (its error is the last value seen). On timeout the
+ * error names what was waited for and the last value seen:
+ *
+ *   await until(() => q.stats(), (s) => s.committed === 0, { what: 'the queue to drain' });
+ *   await until(() => ran.length, (n) => n === 2, 'both jobs to run');
+ */
+export async function until<T>(
+  probe: () => T | Promise<T>,
+  ok: (value: T) => boolean,
+  options: UntilOptions | string,
+): Promise<T> {
+  const { what, timeout = 30_000, every = 10 } = typeof options === 'string' ? { what: options } : options;
+  const started = Date.now();
+  let last: string = 'nothing (the probe never returned)';
+  for (;;) {
+    try {
+      const value = await probe();
+      if (ok(value)) return value;
+      last = show(value);
+    } catch (err) {
+      last = `an error: ${(err as Error)?.message ?? String(err)}`;
+    }
+    if (Date.now() - started > timeout) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last value seen: ${last}`);
+    }
+    await sleep(every);
+  }
+}
+
+/**
+ * `p`, or a rejection naming `what` once `ms` have passed: for teardowns and
+ * other steps that must not hang the test process.
+ */
+export async function withTimeout<T>(p: Promise<T> | (() => Promise<T>), ms: number, what: string): Promise<T> {
+  const promise = typeof p === 'function' ? p() : p;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -4,13 +4,12 @@
  * `--port 0 --tls-port P` (so nothing listens in plain text). Its readiness is
  * checked with a PING over TLS, which redis-server.ts's plain-text probe cannot do.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { freePort } from './redis-server.js';
+import { freePort, makeTempDir, removeTempDir, spawnRedis } from './redis-server.js';
 
 export interface TestCerts {
   dir: string;
@@ -30,8 +29,12 @@ async function openssl(dir: string, args: string[]): Promise<void> {
 // Elliptic-curve keys: made in milliseconds, where RSA keys take a while.
 const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
 
-/** A CA and a server certificate for 127.0.0.1 / localhost, valid for a day. */
-export async function makeTestCerts(dir = mkdtempSync(join(tmpdir(), 'convoy-tls-'))): Promise<TestCerts> {
+/**
+ * A CA and a server certificate for 127.0.0.1 / localhost, valid for a day, in
+ * a temp folder: remove it with `removeTestCerts` (it also goes when the
+ * process exits).
+ */
+export async function makeTestCerts(dir = makeTempDir('convoy-tls-')): Promise<TestCerts> {
   await openssl(dir, ['req', '-x509', ...newKey, '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=convoy-queue test CA']);
   await openssl(dir, ['req', ...newKey, '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
   writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
@@ -43,6 +46,10 @@ export async function makeTestCerts(dir = mkdtempSync(join(tmpdir(), 'convoy-tls
     certFile: join(dir, 'server.crt'),
     keyFile: join(dir, 'server.key'),
   };
+}
+
+export function removeTestCerts(certs: TestCerts): void {
+  removeTempDir(certs.dir);
 }
 
 export interface TlsRedisServer {
@@ -93,39 +100,44 @@ export async function startTlsRedisServer(extraArgs: string[] = []): Promise<Tls
   const certs = await makeTestCerts();
   const port = await freePort();
   let log = '';
-  const child: ChildProcess = spawn(
-    'redis-server',
+  const child: ChildProcess = spawnRedis(
     [
       '--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--dir', certs.dir, '--save', '', '--appendonly', 'no',
       '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile, '--tls-ca-cert-file', certs.caFile, '--tls-auth-clients', 'no',
       ...extraArgs,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    port,
+    certs.dir,
+    (d) => (log += d),
   );
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  let exited = false;
+  let exited = child.exitCode !== null;
   child.once('exit', () => (exited = true));
+  child.once('error', () => (exited = true));
   const stop = async () => {
     if (!exited) {
       const gone = new Promise<void>((r) => child.once('exit', () => r()));
       child.kill('SIGTERM');
-      await gone;
+      let timer: NodeJS.Timeout | undefined;
+      const slow = new Promise<'slow'>((r) => (timer = setTimeout(() => r('slow'), 10_000)));
+      if ((await Promise.race([gone, slow])) === 'slow') {
+        child.kill('SIGKILL');
+        await gone;
+      }
+      clearTimeout(timer);
     }
-    rmSync(certs.dir, { recursive: true, force: true });
+    removeTestCerts(certs);
   };
-  process.once('exit', () => child.kill('SIGKILL'));
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   for (;;) {
     if (exited) {
-      rmSync(certs.dir, { recursive: true, force: true });
+      removeTestCerts(certs);
       if (/TLS|tls-port|Bad directive/i.test(log)) throw new TlsUnsupportedError(`redis-server has no TLS support: ${log.trim().split('\n').slice(-3).join(' / ')}`);
       throw new Error(`redis-server exited: ${log.slice(-500)}`);
     }
     if (await pingOverTls(port, certs.ca)) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`TLS redis-server on ${port} did not start: ${log.slice(-500)}`);
+      throw new Error(`TLS redis-server on ${port} did not answer within 20 s: ${log.slice(-500)}`);
     }
     await new Promise((r) => setTimeout(r, 30));
   }
