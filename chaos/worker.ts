@@ -47,8 +47,8 @@ try {
   q = createQueue(queueName, options);
 } catch (err) {
   const message =
-    err instanceof InvalidOptionError && cfg.stallTimeout
-      ? `the queue refused its options (${err.message}); this core may not know stallTimeout: run with --no-stall-timeout`
+    err instanceof InvalidOptionError && cfg.stallTimeout && /stall/i.test(err.message)
+      ? `the queue refused stallTimeout (${err.message}); this core may not know it: run with --no-stall-timeout`
       : `createQueue failed: ${(err as Error).message}`;
   process.stderr.write(message + '\n');
   send({ type: 'fatal', message });
