@@ -89,7 +89,11 @@ export interface WorkerMode {
   queue: string;
   /** 'async': returns a promise; 'callback': (job, done) => …, calling done from the signal's abort listener */
   handler: 'async' | 'callback';
-  /** slow runs ignore their abort signal and go on past jobTimeout (to jobTimeout + 200..900 ms) */
+  /**
+   * slow runs ignore their abort signal and go on past jobTimeout (to
+   * jobTimeout + 200..900 ms); for callback handlers half of them (those call
+   * done only at the end)
+   */
   ignoreSignal: boolean;
   /** the worker's queue object has duplicateWhileProcessing 'rerun' */
   rerun: boolean;

@@ -276,7 +276,7 @@ const MODES: WorkerMode[] = [
   { name: 'async', queue: QUEUE, handler: 'async', ignoreSignal: false, rerun: false, concurrency: 6 },
   { name: 'bare, callback done-from-signal, rerun', queue: BARE_QUEUE, handler: 'callback', ignoreSignal: false, rerun: true, concurrency: 1 },
   { name: 'bare, async, ignores signal', queue: BARE_QUEUE, handler: 'async', ignoreSignal: true, rerun: false, concurrency: 4 },
-  { name: 'callback done-from-signal, ignores signal, rerun', queue: QUEUE, handler: 'callback', ignoreSignal: true, rerun: true, concurrency: 2 },
+  { name: 'callback, done-from-signal or ignores it, rerun', queue: QUEUE, handler: 'callback', ignoreSignal: true, rerun: true, concurrency: 2 },
   { name: 'bare, async', queue: BARE_QUEUE, handler: 'async', ignoreSignal: false, rerun: false, concurrency: 6 },
 ];
 

@@ -6,17 +6,20 @@
  *
  * Its mode (ChildConfig) says how the handler behaves:
  *  - `handler: 'async'` returns a promise; `'callback'` is `(job, done) => …`
- *    and calls `done(reason)` from its job.signal abort listener;
+ *    and, when its signal fires, stops and calls `done(reason)` from the
+ *    abort listener itself;
  *  - `ignoreSignal`: slow runs do not stop at the signal and go on past
- *    jobTimeout (a callback handler still calls done from the listener, then
- *    again when its work is over);
+ *    jobTimeout (for a callback handler, half of them: those call done only
+ *    when their work is over, and the listener does nothing);
  *  - `rerun`: the queue object has duplicateWhileProcessing 'rerun';
  *  - `queue`: BARE_QUEUE is swept by no jam guard.
  *
  * Inside the handlers it counts the handlers running at once in this process
  * (logged with each start as `n`): the audit compares it with `concurrency`.
- * A run is live from the handler's start to the end of its own work, which
- * for a handler that ignores its signal is after the worker timed it out.
+ * A run is live from the handler's start to the end of its own work (for a
+ * callback handler: its first call of done, after which it does nothing
+ * more), which for a handler that ignores its signal is after the worker
+ * timed it out.
  * The queue's 'completed' and 'failed' events are logged per run, so a run
  * reported twice shows.
  */
@@ -97,7 +100,7 @@ function begin(job: ActiveJob) {
 /** How long this run takes, whether it ignores its signal, whether it fails. */
 function plan() {
   const slow = Math.random() < (cfg.slowRate ?? 0);
-  const ignore = slow && !!cfg.ignoreSignal;
+  const ignore = slow && !!cfg.ignoreSignal && (cfg.handler !== 'callback' || Math.random() < 0.5);
   const ms = slow ? jobTimeout + (ignore ? rand(200, 900) : 500) : rand(cfg.minMs ?? 1, cfg.maxMs ?? 20);
   return { ms, ignore, fail: Math.random() < (cfg.failRate ?? 0) };
 }
@@ -123,13 +126,11 @@ if (cfg.handler === 'callback') {
       () => {
         aborted = true;
         write({ e: 'a', pid, t: Date.now(), k: run, id: job.id });
-        if (!ignore) {
-          // Stop the work and report the reason, from the listener itself.
-          clearTimeout(timer);
-          end('abort');
-        }
-        // Either way done is called from the listener; a handler that ignores
-        // its signal goes on working and calls done again when it is over.
+        // A handler that ignores its signal goes on and calls done when its work is over.
+        if (ignore) return;
+        // Stop the work and report the reason, from the listener itself.
+        clearTimeout(timer);
+        end('abort');
         done(signal.reason);
       },
       { once: true },
