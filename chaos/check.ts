@@ -4,7 +4,10 @@
  */
 import type { AddLine, RunLine, WorkerLine } from './common.js';
 
-/** A jam guard sweep that requeued `id` (or '*': a sweep whose answer was lost), sent at t0, answered at t1. */
+/**
+ * A jam guard sweep (or a lease renewal's stall recovery) that requeued `id`
+ * (or '*': one whose answer was lost), sent at t0, answered at t1.
+ */
 export interface JamLine {
   id: string;
   t0: number;
@@ -17,26 +20,8 @@ export interface KillLine {
   t: number;
 }
 
-/**
- * A fault that kept Redis from the workers for longer than commandTimeout (a
- * long CLIENT PAUSE, a long restart), from t0 to t1: the only faults across
- * which a live worker may be declared dead (its lease not renewed for
- * stallTimeout) and its run started again elsewhere.
- */
-export interface StallWindow {
-  kind: string;
-  t0: number;
-  t1: number;
-}
-
 /** What the analysis needs to know besides the logs. */
 export interface AnalysisContext {
-  /** long faults (see StallWindow) */
-  stalls?: StallWindow[];
-  /** ms after a long fault within which a run declared dead may start again (default 10000) */
-  stallReach?: number;
-  /** ms before a long fault within which a run's result may still be unwritten when it begins (default 2000) */
-  reportSlack?: number;
   /** pid → the worker's mode, for the examples */
   modes?: Map<number, string>;
 }
@@ -102,10 +87,8 @@ export interface RunAnalysis {
   runsLate: number;
   runsCutByKill: number;
   jammedIds: number;
-  /** overlapping runs of one ID with a jam guard requeue between them (allowed) */
+  /** overlapping runs of one ID with a jam guard requeue or a stall recovery between them (allowed) */
   overlapsWithJam: number;
-  /** overlapping runs of one ID where the first was live across a fault longer than commandTimeout (allowed: declared dead) */
-  overlapsWithStall: number;
   /** of the overlaps without a jam or stall, those whose first run ignored its signal past jobTimeout */
   overlapsAfterLateRun: number;
   /** must be zero */
@@ -148,17 +131,7 @@ export function collectRuns(lines: RunLine[], kills: KillLine[]): Run[] {
 
 export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], kills: KillLine[], ctx: AnalysisContext = {}): RunAnalysis {
   const runs = collectRuns(runLines, kills);
-  const stalls = ctx.stalls ?? [];
-  const reach = ctx.stallReach ?? 10_000;
-  const slack = ctx.reportSlack ?? 2000;
   const modeOf = (pid: number) => (ctx.modes?.has(pid) ? ` (${ctx.modes.get(pid)})` : '');
-  /**
-   * Run `a` may have been declared dead and `b` (same ID, later) started
-   * because of it: `a` was live (or its result unwritten) during a long
-   * fault, and `b` began after that fault began and not long after it ended.
-   */
-  const stalledBetween = (a: Run, b: Run) =>
-    stalls.some((s) => a.start <= s.t1 && a.end + slack >= s.t0 && b.start >= s.t0 && b.start <= s.t1 + reach);
   /** an add whose outcome asks for a run after it: queued, committed, or processing with 'rerun' */
   const asksForRun = (a: AddLine) => a.o === 'queued' || a.o === 'committed' || (a.o === 'processing' && a.rr === 1);
   const outcomes: Record<string, number> = { queued: 0, committed: 0, processing: 0 };
@@ -207,7 +180,6 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   }
 
   let overlapsWithJam = 0;
-  let overlapsWithStall = 0;
   let overlapsAfterLateRun = 0;
   let overlapsWithoutJam = 0;
   for (const [id, list] of byId) {
@@ -220,8 +192,6 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
         if (a.end <= b.start) continue;
         if (idJams.some((jam) => jam.t1 >= a.start && jam.t0 <= b.start)) {
           overlapsWithJam++;
-        } else if (stalledBetween(a, b)) {
-          overlapsWithStall++;
         } else {
           overlapsWithoutJam++;
           if (a.r === 'late') overlapsAfterLateRun++;
@@ -256,8 +226,8 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     for (let j = 0; j < list.length; j++) {
       const after = j === 0 ? -Infinity : list[j - 1].claim - SLACK;
       const b = list[j];
-      // A run cut by a kill, or live across a long fault, may be started again by the recovery.
-      if (j > 0 && (list[j - 1].r === 'killed' || stalledBetween(list[j - 1], b))) continue;
+      // A run cut by a kill is started again by the recovery.
+      if (j > 0 && list[j - 1].r === 'killed') continue;
       if (!causes.some((c) => c.t1 >= after && c.t0 <= b.claim + SLACK)) {
         runsWithoutCause++;
         if (examples.uncaused.length < 5) examples.uncaused.push(`${id}: run ${b.pid}#${b.k} claimed at ${b.claim}, previous claim ${after + SLACK}`);
@@ -280,7 +250,6 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     runsCutByKill: runs.filter((r) => r.r === 'killed').length,
     jammedIds: jams.length - anyId.length,
     overlapsWithJam,
-    overlapsWithStall,
     overlapsAfterLateRun,
     idsLost,
     overlapsWithoutJam,

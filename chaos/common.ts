@@ -60,13 +60,18 @@ export interface RunLine {
 
 /**
  * What else a worker logs: its header ('h', first line: queue, mode,
- * concurrency), the abort signal of a run firing ('a'), and the queue's
- * 'completed' ('c') and 'failed' ('f') events for a run.
+ * concurrency), the abort signal of a run firing ('a'), the queue's
+ * 'completed' ('c') and 'failed' ('f') events for a run, the queue's
+ * 'stalled' event ('st': runs of other workers whose leases lapsed, put back
+ * by this worker's lease renewal), and lease renewals that failed ('rx': they
+ * may have recovered stalled runs nobody heard of).
  */
 export interface WorkerEventLine {
-  e: 'h' | 'a' | 'c' | 'f';
+  e: 'h' | 'a' | 'c' | 'f' | 'st' | 'rx';
   pid: number;
   t: number;
+  /** 'st': the IDs recovered */
+  ids?: string[];
   /** 'a', 'c', 'f': the run (0: a job whose handler never started) */
   k?: number;
   id?: string;
@@ -140,6 +145,8 @@ export interface ChildConfig {
   /** producers: fraction of adds that pick from the first `hotPool` IDs (so adds meet running IDs) */
   hotRate?: number;
   hotPool?: number;
+  /** workers: slowRate for the hot IDs */
+  hotSlowRate?: number;
 }
 
 /** Messages a child sends the parent. */

@@ -15,9 +15,9 @@
  * callback handlers (calling `done` from the abort listener), handlers that
  * ignore their signal past jobTimeout, duplicateWhileProcessing 'rerun'.
  *
- *   npx tsx chaos/run.ts [--duration 60] [--workers 4] [--producers 3] [--json] [--keep]
+ *   npx tsx chaos/run.ts [--duration 60] [--workers 5] [--producers 3] [--json] [--keep]
  *                        [--command-timeout 500] [--stall-timeout 3000 | --no-stall-timeout]
- *                        [--drain-timeout S]
+ *                        [--drain-timeout S]   (the drain's cap; it ends sooner when nothing moves)
  *   npx tsx chaos/run.ts --soak [--jobs 200000] [--json] [--keep]
  *
  * The stall timeout also comes from CHAOS_STALL_TIMEOUT (ms; 0 = do not pass
@@ -61,7 +61,6 @@ import {
   type RunAnalysis,
   type Snapshot,
   type SnapshotViolations,
-  type StallWindow,
 } from './check.js';
 
 const { values: argv } = parseArgs({
@@ -91,6 +90,8 @@ const base = baseOf(keys);
 /** jobTimeout of the workers, and the idle time after which the jam guard requeues. */
 const JOB_TIMEOUT = 1000;
 const JAM_IDLE = 3;
+/** IDs 0..HOT_POOL-1 get a share of the adds: adds keep meeting them while they run. */
+const HOT_POOL = 25;
 
 // ---- child processes
 
@@ -282,13 +283,15 @@ const MODES: WorkerMode[] = [
 
 async function chaos(): Promise<number> {
   const duration = Number(argv.duration) * 1000;
-  const nWorkers = Number(argv.workers ?? 4);
+  const nWorkers = Number(argv.workers ?? MODES.length);
   const nProducers = Number(argv.producers ?? 3);
   const commandTimeout = Number(argv['command-timeout']);
   const stallTimeout = argv['no-stall-timeout'] ? 0 : Number(argv['stall-timeout']);
   /** the recovery's reach: runs of dead workers come back within a few stall timeouts (or the jam guard's idle time) */
   const recovery = Math.max(stallTimeout || 3000, JAM_IDLE * 1000);
-  const drainLimit = argv['drain-timeout'] ? Number(argv['drain-timeout']) * 1000 : 10_000 + 4 * recovery;
+  /** the drain goes on while the queues shrink; it ends when they stop shrinking for this long, or at the cap */
+  const drainStall = 10_000 + 4 * recovery;
+  const drainCap = argv['drain-timeout'] ? Number(argv['drain-timeout']) * 1000 : 90_000;
   const logDir = mkdtempSync(join(tmpdir(), 'convoy-chaos-'));
   const server = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'always']);
   say(
@@ -316,6 +319,9 @@ async function chaos(): Promise<number> {
     maxMs: 25,
     failRate: 0.03,
     slowRate: mode.ignoreSignal ? 0.03 : 0.005,
+    // Runs of the hot IDs, which adds keep meeting while they run, are often slow.
+    hotPool: HOT_POOL,
+    hotSlowRate: 0.25,
   });
   let workerN = 0;
   const workers: Child[] = [];
@@ -340,8 +346,8 @@ async function chaos(): Promise<number> {
         queues: [QUEUE, BARE_QUEUE],
         commandTimeout,
         rerunRate: 0.3,
-        hotRate: 0.15,
-        hotPool: 40,
+        hotRate: 0.2,
+        hotPool: HOT_POOL,
       },
       logDir,
     ),
@@ -377,8 +383,6 @@ async function chaos(): Promise<number> {
   const snapshotViolations = { committedOutside: 0, queuedDuplicates: 0, queuedAndProcessing: 0, notCommitted: 0 };
   const violationExamples: string[] = [];
   const kills: KillLine[] = [];
-  /** faults that kept Redis away for longer than commandTimeout */
-  const stalls: StallWindow[] = [];
 
   const record = (v: SnapshotViolations, when: string) => {
     for (const k of Object.keys(snapshotViolations) as (keyof SnapshotViolations)[]) {
@@ -419,28 +423,21 @@ async function chaos(): Promise<number> {
   })();
 
   const pause = async (ms: number, long: boolean) => {
-    const t0 = Date.now();
     await control.sendCommand(['CLIENT', 'PAUSE', String(ms), 'ALL']);
-    if (long) {
-      counts.pausesLong++;
-      stalls.push({ kind: 'pause', t0, t1: t0 + ms });
-    } else {
-      counts.pausesShort++;
-    }
+    if (long) counts.pausesLong++;
+    else counts.pausesShort++;
     say(`CLIENT PAUSE ${ms} ALL (${long ? 'longer' : 'shorter'} than commandTimeout ${commandTimeout})`);
   };
-  const restart = async (down: number, long: boolean) => {
+  /** Redis away for `down` ms plus its restart and AOF load: short or long by the outage measured. */
+  const restart = async (down: number) => {
     const t0 = Date.now();
     await server.stop({ hard: true });
     await sleep(down);
     await server.start();
     const t1 = Date.now();
-    if (long) {
-      counts.restartsLong++;
-      stalls.push({ kind: 'restart', t0, t1 });
-    } else {
-      counts.restartsShort++;
-    }
+    const long = t1 - t0 > commandTimeout;
+    if (long) counts.restartsLong++;
+    else counts.restartsShort++;
     say(`redis-server SIGKILLed and restarted: down ${t1 - t0} ms (${long ? 'longer' : 'shorter'} than commandTimeout)`);
   };
   const actions = {
@@ -465,9 +462,10 @@ async function chaos(): Promise<number> {
     },
     pauseShort: () => pause(Math.round(rand(0.2, 0.7) * commandTimeout), false),
     pauseLong: () => pause(Math.round(rand(2, 3) * commandTimeout), true),
-    restartShort: () => restart(rand(0.1, 0.5) * commandTimeout, false),
+    // The restart itself takes some 100 ms more.
+    restartShort: () => restart(rand(0.05, 0.3) * commandTimeout),
     // Down 1.5 × commandTimeout to 4 s (less in short runs).
-    restartLong: () => restart(rand(1.5 * commandTimeout, Math.max(1.5 * commandTimeout, Math.min(4000, duration / 5))), true),
+    restartLong: () => restart(rand(1.5 * commandTimeout, Math.max(1.5 * commandTimeout, Math.min(4000, duration / 5)))),
   };
   type Action = keyof typeof actions;
   const kinds = Object.keys(actions) as Action[];
@@ -489,18 +487,27 @@ async function chaos(): Promise<number> {
   say('stopping producers');
   const producersClean = await Promise.all(producers.map((p) => stopChild(p, 20_000)));
 
-  say(`draining (up to ${Math.round(drainLimit / 1000)} s: the jam guard sweeps ${QUEUE}, only the library's recovery ${BARE_QUEUE})`);
+  say(
+    `draining (the jam guard sweeps ${QUEUE}, only the library's recovery ${BARE_QUEUE}; ` +
+      `until nothing moves for ${Math.round(drainStall / 1000)} s, at most ${Math.round(drainCap / 1000)} s)`,
+  );
   const drainStart = Date.now();
-  const drainDeadline = drainStart + drainLimit;
   let drained = false;
   let calm = 0;
   let lastStats = '';
-  while (Date.now() < drainDeadline) {
+  let least = Infinity;
+  let movedAt = drainStart;
+  while (Date.now() < drainStart + drainCap && Date.now() < movedAt + drainStall) {
     try {
       const s = await stats(control);
       const b = await stats(control, bareKeys);
       lastStats = `${QUEUE} ${JSON.stringify(s)}, ${BARE_QUEUE} ${JSON.stringify(b)}`;
-      calm = s.queued + s.processing + s.committed + b.queued + b.processing + b.committed === 0 ? calm + 1 : 0;
+      const left = s.queued + s.processing + s.committed + b.queued + b.processing + b.committed;
+      if (left < least) {
+        least = left;
+        movedAt = Date.now();
+      }
+      calm = left === 0 ? calm + 1 : 0;
       if (calm >= 3) {
         drained = true;
         break;
@@ -511,7 +518,8 @@ async function chaos(): Promise<number> {
     await sleep(200);
   }
   const drainMs = Date.now() - drainStart;
-  say(drained ? `drained in ${drainMs} ms` : `NOT drained after ${drainMs} ms: ${lastStats}`);
+  const why = Date.now() >= movedAt + drainStall ? `nothing moved for ${Math.round((Date.now() - movedAt) / 1000)} s` : 'the cap';
+  say(drained ? `drained in ${drainMs} ms` : `NOT drained after ${drainMs} ms (${why}): ${lastStats}`);
   // Idle workers take the last wake-up marker; then the jam guard stops.
   await sleep(1500);
   await jam.stop();
@@ -556,19 +564,38 @@ async function chaos(): Promise<number> {
   const queueOfPid = new Map<number, string>();
   for (const l of workerLines) if (l.e === 'h') queueOfPid.set(l.pid, l.q ?? QUEUE);
   const runLines = workerLines.filter(isRunLine);
-  const ctx = { stalls, stallReach: 3 * recovery, reportSlack: 4 * commandTimeout, modes };
+  // Stall recoveries are requeues like the jam guard's: each ID a renewal put
+  // back (sent at most commandTimeout before its answer); a renewal that
+  // failed, or a worker killed with one under way, may have put back any ID.
+  const recoveries = new Map<string, JamLine[]>([[QUEUE, []], [BARE_QUEUE, []]]);
+  let stalledIds = 0;
+  let renewalsFailed = 0;
+  for (const l of workerLines) {
+    const list = recoveries.get(queueOfPid.get(l.pid) ?? QUEUE)!;
+    if (l.e === 'st') {
+      for (const id of l.ids ?? []) list.push({ id, t0: l.t - commandTimeout, t1: l.t });
+      stalledIds += l.ids?.length ?? 0;
+    }
+    if (l.e === 'rx') {
+      list.push({ id: '*', t0: l.t - commandTimeout, t1: l.t });
+      renewalsFailed++;
+    }
+  }
+  for (const k of kills) recoveries.get(queueOfPid.get(k.pid) ?? QUEUE)!.push({ id: '*', t0: k.t - commandTimeout, t1: k.t });
   const a = mergeAnalyses(
     [QUEUE, BARE_QUEUE].map((name) => [
       name,
       analyze(
         adds.filter((x) => (x.q ?? QUEUE) === name),
         runLines.filter((l: RunLine) => (queueOfPid.get(l.pid) ?? QUEUE) === name),
-        name === QUEUE ? jam.jams : [],
+        [...(name === QUEUE ? jam.jams : []), ...recoveries.get(name)!],
         kills,
-        ctx,
+        { modes },
       ),
     ]),
   );
+  // Jams as the jam guard reported them (the analysis also counts stall recoveries as jams).
+  const jammedIds = jam.jams.filter((j) => j.id !== '*').length;
   const conc = concurrencyAudit(workerLines, started);
   const reports = reportAudit(workerLines, modes);
 
@@ -603,12 +630,13 @@ async function chaos(): Promise<number> {
     { label: 'Redis restarts longer than commandTimeout', value: counts.restartsLong },
     { label: 'jam guard sweeps', value: jam.sweeps },
     { label: 'jam guard sweeps that failed', value: jam.failedSweeps },
-    { label: 'IDs requeued by the jam guard', value: a.jammedIds },
+    { label: 'IDs requeued by the jam guard', value: jammedIds },
+    { label: 'IDs recovered as stalled (lease lapsed)', value: stalledIds },
+    { label: 'lease renewals that failed', value: renewalsFailed },
     { label: 'snapshots with an orphaned sweep lock', value: orphanedLockSeen },
     { label: 'orphaned sweep lock: longest age seen (ms)', value: orphanedLockLongest },
     { label: 'orphaned sweep lock left at the end', value: orphanAtEnd },
-    { label: 'overlapping runs with a jam between', value: a.overlapsWithJam },
-    { label: 'overlapping runs across a long fault (declared dead)', value: a.overlapsWithStall },
+    { label: 'overlapping runs with a jam or stall recovery between', value: a.overlapsWithJam },
     { label: 'consistency snapshots (MULTI)', value: counts.snapshots },
     { label: 'drain time (ms)', value: drainMs },
     { label: 'error log length', value: ends.reduce((n, e) => n + e.errorLog, 0) },
@@ -623,10 +651,10 @@ async function chaos(): Promise<number> {
     { label: 'committed IDs outside queued ∪ processing', value: snapshotViolations.committedOutside, mustBeZero: true },
     { label: 'queued/processing IDs not committed', value: snapshotViolations.notCommitted, mustBeZero: true },
     { label: 'IDs both queued and processing', value: snapshotViolations.queuedAndProcessing, mustBeZero: true },
-    { label: 'overlapping runs without a jam or stall between', value: a.overlapsWithoutJam, mustBeZero: true },
+    { label: 'overlapping runs without a jam or stall recovery between', value: a.overlapsWithoutJam, mustBeZero: true },
     { label: '  of which the first ignored its signal', value: a.overlapsAfterLateRun },
     { label: 'runs without their payload', value: a.runsWithoutPayload, mustBeZero: true },
-    { label: 'runs with no add, jam or stall since the last claim', value: a.runsWithoutCause, mustBeZero: true },
+    { label: 'runs with no add, jam or stall recovery since the last claim', value: a.runsWithoutCause, mustBeZero: true },
     { label: 'runs of live workers that never ended', value: a.unfinishedRuns, mustBeZero: true },
     { label: 'not drained (queued+processing+committed)', value: drained ? 0 : 1, mustBeZero: true },
     { label: 'leftover keys/fields after drain', value: left.length, mustBeZero: true },

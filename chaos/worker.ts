@@ -23,8 +23,9 @@
  * The queue's 'completed' and 'failed' events are logged per run, so a run
  * reported twice shows.
  */
+import type { EventEmitter } from 'node:events';
 import { createQueue, InvalidOptionError, type ActiveJob, type Queue, type QueueOptions } from '../src/index.js';
-import { QUEUE, JsonLog, rand, sleep, type ChildConfig, type ChildMessage, type RunLine, type WorkerEventLine } from './common.js';
+import { QUEUE, JsonLog, idOf, rand, sleep, type ChildConfig, type ChildMessage, type RunLine, type WorkerEventLine } from './common.js';
 
 const cfg = JSON.parse(process.argv[2]) as ChildConfig;
 const send = (m: ChildMessage) => process.send?.(m);
@@ -59,7 +60,10 @@ try {
   process.exit(2);
 }
 let errors = 0;
-q.on('error', () => errors++);
+q.on('error', (err) => {
+  errors++;
+  if (/renew/i.test(err.message)) write({ e: 'rx', pid, t: Date.now() });
+});
 
 const write = (line: RunLine | WorkerEventLine) => {
   if (!cfg.quiet) log.write(line);
@@ -75,6 +79,8 @@ const runOf = new WeakMap<object, number>();
 const report = (e: 'c' | 'f') => (job: ActiveJob) => write({ e, pid, t: Date.now(), k: runOf.get(job) ?? 0, id: job.id });
 q.on('completed', report('c'));
 q.on('failed', report('f'));
+// Cores with lease recovery say which stalled runs a renewal put back (older ones have no such event).
+(q as unknown as EventEmitter).on('stalled', (ids: string[]) => write({ e: 'st', pid, t: Date.now(), ids: [...ids] }));
 
 /** Start a run: count it, log it; returns its end (idempotent). */
 function begin(job: ActiveJob) {
@@ -97,9 +103,11 @@ function begin(job: ActiveJob) {
   };
 }
 
+const hot = new Set(Array.from({ length: cfg.hotPool ?? 0 }, (_, i) => idOf(i)));
+
 /** How long this run takes, whether it ignores its signal, whether it fails. */
-function plan() {
-  const slow = Math.random() < (cfg.slowRate ?? 0);
+function plan(id: string) {
+  const slow = Math.random() < ((hot.has(id) ? cfg.hotSlowRate : undefined) ?? cfg.slowRate ?? 0);
   const ignore = slow && !!cfg.ignoreSignal && (cfg.handler !== 'callback' || Math.random() < 0.5);
   const ms = slow ? jobTimeout + (ignore ? rand(200, 900) : 500) : rand(cfg.minMs ?? 1, cfg.maxMs ?? 20);
   return { ms, ignore, fail: Math.random() < (cfg.failRate ?? 0) };
@@ -114,7 +122,7 @@ function boom(id: string): Error {
 if (cfg.handler === 'callback') {
   q.process((job, done) => {
     const { run, end } = begin(job);
-    const { ms, ignore, fail } = plan();
+    const { ms, ignore, fail } = plan(job.id);
     const signal = job.signal;
     let aborted = false;
     const timer = setTimeout(() => {
@@ -139,7 +147,7 @@ if (cfg.handler === 'callback') {
 } else {
   q.process(async (job) => {
     const { run, end } = begin(job);
-    const { ms, ignore, fail } = plan();
+    const { ms, ignore, fail } = plan(job.id);
     const signal = job.signal;
     let aborted = false;
     const onAbort = () => {
