@@ -2,9 +2,12 @@
  * The chaos run's checks, as pure functions over what the processes logged and
  * what Redis held, so they can be tested on made-up logs too.
  */
-import type { AddLine, RunLine } from './common.js';
+import type { AddLine, RunLine, WorkerLine } from './common.js';
 
-/** A jam guard sweep that requeued `id` (or '*': a sweep whose answer was lost), sent at t0, answered at t1. */
+/**
+ * A jam guard sweep (or a lease renewal's stall recovery) that requeued `id`
+ * (or '*': one whose answer was lost), sent at t0, answered at t1.
+ */
 export interface JamLine {
   id: string;
   t0: number;
@@ -15,6 +18,12 @@ export interface JamLine {
 export interface KillLine {
   pid: number;
   t: number;
+}
+
+/** What the analysis needs to know besides the logs. */
+export interface AnalysisContext {
+  /** pid → the worker's mode, for the examples */
+  modes?: Map<number, string>;
 }
 
 /** One MULTI snapshot of the queue's three structures. */
@@ -74,10 +83,14 @@ export interface RunAnalysis {
   runsOk: number;
   runsFailed: number;
   runsTimedOut: number;
+  /** runs that ignored their abort signal and ended after it fired */
+  runsLate: number;
   runsCutByKill: number;
   jammedIds: number;
-  /** overlapping runs of one ID with a jam guard requeue between them (allowed) */
+  /** overlapping runs of one ID with a jam guard requeue or a stall recovery between them (allowed) */
   overlapsWithJam: number;
+  /** of the overlaps without a jam or stall, those whose first run ignored its signal past jobTimeout */
+  overlapsAfterLateRun: number;
   /** must be zero */
   idsLost: number;
   overlapsWithoutJam: number;
@@ -116,8 +129,11 @@ export function collectRuns(lines: RunLine[], kills: KillLine[]): Run[] {
   return [...runs.values()];
 }
 
-export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], kills: KillLine[]): RunAnalysis {
+export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], kills: KillLine[], ctx: AnalysisContext = {}): RunAnalysis {
   const runs = collectRuns(runLines, kills);
+  const modeOf = (pid: number) => (ctx.modes?.has(pid) ? ` (${ctx.modes.get(pid)})` : '');
+  /** an add whose outcome asks for a run after it: queued, committed, or processing with 'rerun' */
+  const asksForRun = (a: AddLine) => a.o === 'queued' || a.o === 'committed' || (a.o === 'processing' && a.rr === 1);
   const outcomes: Record<string, number> = { queued: 0, committed: 0, processing: 0 };
   const ids = new Set<string>();
   /** per ID, the latest send time of an add that left it waiting (queued or committed) */
@@ -132,7 +148,7 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     addsResolved++;
     outcomes[a.o] = (outcomes[a.o] ?? 0) + 1;
     ids.add(a.id);
-    if (a.o === 'queued' || a.o === 'committed') {
+    if (asksForRun(a)) {
       mustRunAfter.set(a.id, Math.max(mustRunAfter.get(a.id) ?? -Infinity, a.t0));
     }
   }
@@ -164,6 +180,7 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   }
 
   let overlapsWithJam = 0;
+  let overlapsAfterLateRun = 0;
   let overlapsWithoutJam = 0;
   for (const [id, list] of byId) {
     list.sort((a, b) => a.start - b.start);
@@ -177,8 +194,13 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
           overlapsWithJam++;
         } else {
           overlapsWithoutJam++;
+          if (a.r === 'late') overlapsAfterLateRun++;
           if (examples.overlaps.length < 5) {
-            examples.overlaps.push(`${id}: run ${a.pid}#${a.k} ${a.start}..${a.end} and run ${b.pid}#${b.k} from ${b.start}`);
+            const how = a.r === 'late' ? ', ignored its signal past jobTimeout' : a.r === undefined ? ', never ended' : '';
+            examples.overlaps.push(
+              `${id}: run ${a.pid}#${a.k}${modeOf(a.pid)} live ${a.start}..${a.end}${how}, ` +
+                `and run ${b.pid}#${b.k}${modeOf(b.pid)} started at ${b.start} (${b.start - a.start} ms after the first)`,
+            );
           }
         }
       }
@@ -192,7 +214,7 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   const SLACK = 2;
   const causesById = new Map<string, Array<{ t0: number; t1: number }>>();
   for (const a of adds) {
-    if (a.o === 'processing') continue;
+    if (a.o === 'processing' && a.rr !== 1) continue;
     let list = causesById.get(a.id);
     if (!list) causesById.set(a.id, (list = []));
     list.push(a);
@@ -204,6 +226,8 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     for (let j = 0; j < list.length; j++) {
       const after = j === 0 ? -Infinity : list[j - 1].claim - SLACK;
       const b = list[j];
+      // A run cut by a kill is started again by the recovery.
+      if (j > 0 && list[j - 1].r === 'killed') continue;
       if (!causes.some((c) => c.t1 >= after && c.t0 <= b.claim + SLACK)) {
         runsWithoutCause++;
         if (examples.uncaused.length < 5) examples.uncaused.push(`${id}: run ${b.pid}#${b.k} claimed at ${b.claim}, previous claim ${after + SLACK}`);
@@ -221,10 +245,12 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     runs: runs.length,
     runsOk: runs.filter((r) => r.r === 'ok').length,
     runsFailed: runs.filter((r) => r.r === 'fail').length,
-    runsTimedOut: runs.filter((r) => r.r === 'abort').length,
+    runsTimedOut: runs.filter((r) => r.r === 'abort' || r.r === 'late').length,
+    runsLate: runs.filter((r) => r.r === 'late').length,
     runsCutByKill: runs.filter((r) => r.r === 'killed').length,
     jammedIds: jams.length - anyId.length,
     overlapsWithJam,
+    overlapsAfterLateRun,
     idsLost,
     overlapsWithoutJam,
     runsWithoutPayload: runs.filter((r) => r.noPayload).length,
@@ -232,6 +258,115 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     unfinishedRuns: unfinished.length,
     examples,
   };
+}
+
+export interface WorkerConcurrency {
+  pid: number;
+  queue: string;
+  mode: string;
+  concurrency: number;
+  /** most handlers running at once in that process, as its handlers counted them */
+  maxSeen: number;
+}
+
+export interface ConcurrencyAudit {
+  workers: WorkerConcurrency[];
+  /** most handlers at once in any one worker */
+  maxSeen: number;
+  /** worker processes that ran more handlers at once than their concurrency */
+  workersOver: number;
+  /** run starts that took a process above its concurrency */
+  startsOver: number;
+  examples: string[];
+}
+
+/**
+ * Handlers at once per worker process: each start line carries the count the
+ * handlers kept (`n`, this one included); the header line carries the
+ * process's concurrency.
+ */
+export function concurrencyAudit(lines: WorkerLine[], t0 = 0): ConcurrencyAudit {
+  const byPid = new Map<number, WorkerConcurrency>();
+  const worker = (pid: number) => {
+    let w = byPid.get(pid);
+    if (!w) byPid.set(pid, (w = { pid, queue: '?', mode: '?', concurrency: Infinity, maxSeen: 0 }));
+    return w;
+  };
+  for (const l of lines) {
+    if (l.e !== 'h') continue;
+    const w = worker(l.pid);
+    w.queue = l.q ?? '?';
+    w.mode = l.mode ?? '?';
+    w.concurrency = l.concurrency ?? Infinity;
+  }
+  let startsOver = 0;
+  const examples: string[] = [];
+  const worst = new Map<number, { n: number; t: number; id: string }>();
+  for (const l of lines) {
+    if (l.e !== 's' || l.n === undefined) continue;
+    const w = worker(l.pid);
+    w.maxSeen = Math.max(w.maxSeen, l.n);
+    if (l.n > w.concurrency) {
+      startsOver++;
+      const prev = worst.get(l.pid);
+      if (!prev || l.n > prev.n) worst.set(l.pid, { n: l.n, t: l.t, id: l.id });
+    }
+  }
+  for (const [pid, x] of worst) {
+    const w = byPid.get(pid)!;
+    if (examples.length < 5) {
+      examples.push(`worker ${pid} (${w.mode}, ${w.queue}, concurrency ${w.concurrency}): ${x.n} handlers at once at +${x.t - t0} ms (starting ${x.id})`);
+    }
+  }
+  const workers = [...byPid.values()];
+  return {
+    workers,
+    maxSeen: Math.max(0, ...workers.map((w) => w.maxSeen)),
+    workersOver: workers.filter((w) => w.maxSeen > w.concurrency).length,
+    startsOver,
+    examples,
+  };
+}
+
+export interface ReportAudit {
+  /** 'completed' and 'failed' events seen */
+  completedEvents: number;
+  failedEvents: number;
+  /** runs reported more than once ('completed' and 'failed' events of one run, all counted) */
+  runsReportedTwice: number;
+  /** reports beyond the first, summed over those runs */
+  extraReports: number;
+  examples: string[];
+}
+
+/** Each run is reported at most once: one 'completed' or one 'failed' event. */
+export function reportAudit(lines: WorkerLine[], modes?: Map<number, string>): ReportAudit {
+  const count = new Map<string, { n: number; kinds: string[]; id?: string; pid: number; k: number }>();
+  let completedEvents = 0;
+  let failedEvents = 0;
+  for (const l of lines) {
+    if (l.e !== 'c' && l.e !== 'f') continue;
+    if (l.e === 'c') completedEvents++;
+    else failedEvents++;
+    const key = l.k ? `${l.pid}:${l.k}` : `${l.pid}:0:${l.id}`;
+    let c = count.get(key);
+    if (!c) count.set(key, (c = { n: 0, kinds: [], id: l.id, pid: l.pid, k: l.k ?? 0 }));
+    c.n++;
+    c.kinds.push(l.e === 'c' ? 'completed' : 'failed');
+  }
+  let runsReportedTwice = 0;
+  let extraReports = 0;
+  const examples: string[] = [];
+  for (const c of count.values()) {
+    if (c.n < 2) continue;
+    runsReportedTwice++;
+    extraReports += c.n - 1;
+    if (examples.length < 5) {
+      const mode = modes?.has(c.pid) ? ` (${modes.get(c.pid)})` : '';
+      examples.push(`${c.id}: run ${c.pid}#${c.k}${mode} reported ${c.n} times: ${c.kinds.join(', ')}`);
+    }
+  }
+  return { completedEvents, failedEvents, runsReportedTwice, extraReports, examples };
 }
 
 /** Keys a drained queue may keep: failure records and the error log (and payloads of failed IDs). */

@@ -7,6 +7,12 @@
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 
 export const QUEUE = 'chaos';
+/**
+ * A second queue that no jam guard ever sweeps: its workers have only the
+ * library's own recovery (the lease: `stallTimeout`) to bring back runs that
+ * a dead worker, a lost reply or a failed result write left in processing.
+ */
+export const BARE_QUEUE = 'chaos-bare';
 
 /** One add as a producer saw it: sent at t0, settled at t1. */
 export interface AddLine {
@@ -19,9 +25,18 @@ export interface AddLine {
   o?: 'queued' | 'committed' | 'processing';
   /** the error message, when it rejected (outcome unknown) */
   err?: string;
+  /** the queue, when not QUEUE */
+  q?: string;
+  /** added with duplicateWhileProcessing 'rerun': an outcome 'processing' asks for one more run */
+  rr?: 1;
 }
 
-/** Start ('s') or end ('e') of one handler run. */
+/**
+ * Start ('s') or end ('e') of one handler run. The end is when the handler's
+ * own work is over (it returned, threw, called `done` and stopped, or stopped
+ * at its abort signal), not when the worker gave up on it: a handler that
+ * ignores its signal is live until it really ends.
+ */
 export interface RunLine {
   e: 's' | 'e';
   id: string;
@@ -29,12 +44,65 @@ export interface RunLine {
   /** run number within that worker process */
   k: number;
   t: number;
-  /** end only: how the handler ended */
-  r?: 'ok' | 'fail' | 'abort';
+  /**
+   * end only: how the handler ended: completed, threw (or called done(err)),
+   * stopped at its abort signal, or ended after its signal fired without
+   * stopping for it ('late')
+   */
+  r?: 'ok' | 'fail' | 'abort' | 'late';
   /** start only: the payload was missing */
   np?: 1;
   /** start only: the claim time (job.startedAt: Redis clock, ms) */
   c?: number;
+  /** start only: handlers running in this process at that moment, this one included */
+  n?: number;
+}
+
+/**
+ * What else a worker logs: its header ('h', first line: queue, mode,
+ * concurrency), the abort signal of a run firing ('a'), the queue's
+ * 'completed' ('c') and 'failed' ('f') events for a run, the queue's
+ * 'stalled' event ('st': runs of other workers whose leases lapsed, put back
+ * by this worker's lease renewal), and lease renewals that failed ('rx': they
+ * may have recovered stalled runs nobody heard of).
+ */
+export interface WorkerEventLine {
+  e: 'h' | 'a' | 'c' | 'f' | 'st' | 'rx';
+  pid: number;
+  t: number;
+  /** 'st': the IDs recovered */
+  ids?: string[];
+  /** 'a', 'c', 'f': the run (0: a job whose handler never started) */
+  k?: number;
+  id?: string;
+  /** 'h' only */
+  q?: string;
+  mode?: string;
+  concurrency?: number;
+  jobTimeout?: number;
+}
+
+export type WorkerLine = RunLine | WorkerEventLine;
+
+export function isRunLine(l: WorkerLine): l is RunLine {
+  return l.e === 's' || l.e === 'e';
+}
+
+/** How a chaos worker's handler behaves. */
+export interface WorkerMode {
+  name: string;
+  queue: string;
+  /** 'async': returns a promise; 'callback': (job, done) => …, calling done from the signal's abort listener */
+  handler: 'async' | 'callback';
+  /**
+   * slow runs ignore their abort signal and go on past jobTimeout (to
+   * jobTimeout + 200..900 ms); for callback handlers half of them (those call
+   * done only at the end)
+   */
+  ignoreSignal: boolean;
+  /** the worker's queue object has duplicateWhileProcessing 'rerun' */
+  rerun: boolean;
+  concurrency: number;
 }
 
 /** What the parent hands a child process (as JSON in argv[2]). */
@@ -60,12 +128,32 @@ export interface ChildConfig {
   shortStacks?: boolean;
   /** don't log runs (soak) */
   quiet?: boolean;
+  /** the queue (default QUEUE) and the handler's behaviour (default: async, stops at its signal) */
+  queue?: string;
+  mode?: string;
+  handler?: WorkerMode['handler'];
+  ignoreSignal?: boolean;
+  rerun?: boolean;
+  /** the queue objects' commandTimeout (ms; default 2000) */
+  commandTimeout?: number;
+  /** workers: the queue option stallTimeout (ms), passed only when set */
+  stallTimeout?: number;
+  /** producers: the queues to add to (default [QUEUE]) */
+  queues?: string[];
+  /** producers: fraction of adds with duplicateWhileProcessing 'rerun' */
+  rerunRate?: number;
+  /** producers: fraction of adds that pick from the first `hotPool` IDs (so adds meet running IDs) */
+  hotRate?: number;
+  hotPool?: number;
+  /** workers: slowRate for the hot IDs */
+  hotSlowRate?: number;
 }
 
 /** Messages a child sends the parent. */
 export type ChildMessage =
   | { type: 'ready' }
-  | { type: 'done'; adds?: number; rejected?: number; errors?: number; runs?: number }
+  | { type: 'done'; adds?: number; rejected?: number; errors?: number; runs?: number; maxLive?: number }
+  | { type: 'fatal'; message: string }
   | { type: 'progress'; added: number; finished?: boolean };
 
 export class JsonLog {

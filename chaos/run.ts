@@ -1,35 +1,64 @@
 /**
  * The chaos run: producers and workers in child processes against a private
  * redis-server (AOF, fsync always), while this process SIGKILLs workers, kills
- * client connections, pauses Redis and restarts it. Then it drains the queue
- * and checks, from the processes' logs and from Redis, that no ID was lost or
- * run twice at once, and that the queue's structures stayed consistent.
+ * client connections, pauses Redis (CLIENT PAUSE shorter and longer than the
+ * workers' commandTimeout) and restarts it (SIGKILL, down for shorter and
+ * longer than commandTimeout). Then it drains the queues and checks, from the
+ * processes' logs and from Redis, that no ID was lost, stuck in processing or
+ * run twice at once, that no worker ran more handlers at once than its
+ * concurrency, that no run was reported twice, and that the queues'
+ * structures stayed consistent.
  *
- *   npx tsx chaos/run.ts [--duration 60] [--workers 3] [--producers 3] [--json] [--keep]
+ * Two queues: QUEUE, swept by a jam guard in this process, and BARE_QUEUE,
+ * swept by none (its workers have only the library's own recovery: the lease,
+ * `stallTimeout`). The workers' modes are mixed (chaos/worker.ts): async or
+ * callback handlers (calling `done` from the abort listener), handlers that
+ * ignore their signal past jobTimeout, duplicateWhileProcessing 'rerun'.
+ *
+ *   npx tsx chaos/run.ts [--duration 60] [--workers 5] [--producers 3] [--json] [--keep]
+ *                        [--command-timeout 500] [--stall-timeout 3000 | --no-stall-timeout]
+ *                        [--drain-timeout S]   (the drain's cap; it ends sooner when nothing moves)
  *   npx tsx chaos/run.ts --soak [--jobs 200000] [--json] [--keep]
  *
- * The table goes to stderr; --json also prints the figures as one JSON line on
- * stdout; --keep keeps the logs (they are kept anyway when a check fails).
- * Exit code 1 when any must-be-zero figure is not zero.
+ * The stall timeout also comes from CHAOS_STALL_TIMEOUT (ms; 0 = do not pass
+ * it). The table goes to stderr; --json also prints the figures as one JSON
+ * line on stdout; --keep keeps the logs (they are kept anyway when a check
+ * fails). Exit code 1 when any must-be-zero figure is not zero.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, readdirSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, readdirSync, closeSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
-import { createQueue, Job, queueKeys, type Queue } from '../src/index.js';
+import { createQueue, Job, queueKeys, type Queue, type QueueKeys } from '../src/index.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
-import { QUEUE, readLines, rand, sleep, type AddLine, type ChildConfig, type ChildMessage, type RunLine } from './common.js';
+import {
+  BARE_QUEUE,
+  QUEUE,
+  isRunLine,
+  readLines,
+  rand,
+  sleep,
+  type AddLine,
+  type ChildConfig,
+  type ChildMessage,
+  type RunLine,
+  type WorkerLine,
+  type WorkerMode,
+} from './common.js';
 import {
   analyze,
   checkSnapshot,
+  concurrencyAudit,
   leftovers,
+  reportAudit,
   table,
   type Figure,
   type JamLine,
   type KillLine,
+  type RunAnalysis,
   type Snapshot,
   type SnapshotViolations,
 } from './check.js';
@@ -43,6 +72,10 @@ const { values: argv } = parseArgs({
     jobs: { type: 'string', default: '200000' },
     workers: { type: 'string' },
     producers: { type: 'string' },
+    'command-timeout': { type: 'string', default: '500' },
+    'stall-timeout': { type: 'string', default: process.env.CHAOS_STALL_TIMEOUT ?? '3000' },
+    'no-stall-timeout': { type: 'boolean', default: false },
+    'drain-timeout': { type: 'string' },
   },
 });
 
@@ -50,11 +83,15 @@ const started = Date.now();
 const say = (msg: string) => process.stderr.write(`[chaos +${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const keys = queueKeys('convoy', QUEUE);
-const base = keys.queued.slice(0, -'queued'.length);
+const bareKeys = queueKeys('convoy', BARE_QUEUE);
+const baseOf = (k: QueueKeys) => k.queued.slice(0, -'queued'.length);
+const base = baseOf(keys);
 
 /** jobTimeout of the workers, and the idle time after which the jam guard requeues. */
 const JOB_TIMEOUT = 1000;
 const JAM_IDLE = 3;
+/** IDs 0..HOT_POOL-1 get a share of the adds: adds keep meeting them while they run. */
+const HOT_POOL = 25;
 
 // ---- child processes
 
@@ -65,13 +102,28 @@ interface Child {
   ready: Promise<void>;
   exited: Promise<void>;
   done?: ChildMessage;
+  /** a worker that could not start: why */
+  fatal?: string;
   exitedAt?: number;
+  /** workers: the mode, kept when a killed worker is replaced */
+  mode?: WorkerMode;
   /** soak producers: IDs added so far, and whether the whole range is in */
   added?: number;
   finished?: boolean;
 }
 
 let childCount = 0;
+/** Every child still running: SIGKILLed when this process exits, however it exits. */
+const liveChildren = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of liveChildren) c.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    say(`${sig}: stopping`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
+}
 
 function spawnChild(kind: Child['kind'], cfg: ChildConfig, logDir: string): Child {
   const out = openSync(join(logDir, `${kind}-${++childCount}.out`), 'a');
@@ -80,11 +132,13 @@ function spawnChild(kind: Child['kind'], cfg: ChildConfig, logDir: string): Chil
     stdio: ['ignore', out, out, 'ipc'],
   });
   closeSync(out);
+  liveChildren.add(proc);
   const child: Child = { kind, proc, pid: proc.pid!, ready: undefined!, exited: undefined! };
   child.ready = new Promise<void>((resolve) => {
     proc.on('message', (m: ChildMessage) => {
       if (m.type === 'ready') resolve();
       if (m.type === 'done') child.done = m;
+      if (m.type === 'fatal') child.fatal = m.message;
       if (m.type === 'progress') {
         child.added = m.added;
         if (m.finished) child.finished = true;
@@ -94,6 +148,7 @@ function spawnChild(kind: Child['kind'], cfg: ChildConfig, logDir: string): Chil
   });
   child.exited = new Promise<void>((resolve) =>
     proc.once('exit', () => {
+      liveChildren.delete(proc);
       child.exitedAt = Date.now();
       resolve();
     }),
@@ -170,12 +225,12 @@ async function controlClient(url: string) {
 }
 type Control = Awaited<ReturnType<typeof controlClient>>;
 
-async function snapshot(control: Control): Promise<Snapshot> {
+async function snapshot(control: Control, k: QueueKeys = keys): Promise<Snapshot> {
   const [committed, queued, processing] = (await control
     .multi()
-    .sMembers(keys.committed)
-    .lRange(keys.queued, 0, -1)
-    .zRange(keys.processing, 0, -1)
+    .sMembers(k.committed)
+    .lRange(k.queued, 0, -1)
+    .zRange(k.processing, 0, -1)
     .exec()) as unknown as [string[], string[], string[]];
   return { committed, queued, processing };
 }
@@ -184,56 +239,147 @@ function countViolations(v: SnapshotViolations): number {
   return v.committedOutside.length + v.queuedDuplicates.length + v.queuedAndProcessing.length + v.notCommitted.length;
 }
 
-async function stats(control: Control) {
+async function stats(control: Control, k: QueueKeys = keys) {
   const [queued, committed, processing] = (await control
     .multi()
-    .lLen(keys.queued)
-    .sCard(keys.committed)
-    .zCard(keys.processing)
+    .lLen(k.queued)
+    .sCard(k.committed)
+    .zCard(k.processing)
     .exec()) as unknown as number[];
   return { queued, committed, processing };
 }
 
+/** Sum two analyses (of the two queues); examples are tagged with their queue. */
+function mergeAnalyses(parts: Array<[string, RunAnalysis]>): RunAnalysis {
+  const out = structuredClone(parts[0][1]);
+  for (const [k, v] of Object.entries(out.examples)) (out.examples as Record<string, string[]>)[k] = v.map((s) => `[${parts[0][0]}] ${s}`);
+  for (const [name, a] of parts.slice(1)) {
+    for (const key of Object.keys(a) as (keyof RunAnalysis)[]) {
+      if (typeof a[key] === 'number') (out[key] as number) += a[key] as number;
+    }
+    for (const [k, v] of Object.entries(a.outcomes)) out.outcomes[k] = (out.outcomes[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(a.examples)) {
+      const list = (out.examples as Record<string, string[]>)[k];
+      list.push(...v.map((s) => `[${name}] ${s}`));
+    }
+  }
+  for (const v of Object.values(out.examples)) v.splice(8);
+  return out;
+}
+
 // ---- the chaos run
+
+/**
+ * The fleet's modes, in turn: worker i gets MODES[i % MODES.length], and a
+ * killed worker is replaced by one of the same mode.
+ */
+const MODES: WorkerMode[] = [
+  { name: 'async', queue: QUEUE, handler: 'async', ignoreSignal: false, rerun: false, concurrency: 6 },
+  { name: 'bare, callback done-from-signal, rerun', queue: BARE_QUEUE, handler: 'callback', ignoreSignal: false, rerun: true, concurrency: 1 },
+  { name: 'bare, async, ignores signal', queue: BARE_QUEUE, handler: 'async', ignoreSignal: true, rerun: false, concurrency: 4 },
+  { name: 'callback, done-from-signal or ignores it, rerun', queue: QUEUE, handler: 'callback', ignoreSignal: true, rerun: true, concurrency: 2 },
+  { name: 'bare, async', queue: BARE_QUEUE, handler: 'async', ignoreSignal: false, rerun: false, concurrency: 6 },
+];
 
 async function chaos(): Promise<number> {
   const duration = Number(argv.duration) * 1000;
-  const nWorkers = Number(argv.workers ?? 3);
+  const nWorkers = Number(argv.workers ?? MODES.length);
   const nProducers = Number(argv.producers ?? 3);
+  const commandTimeout = Number(argv['command-timeout']);
+  const stallTimeout = argv['no-stall-timeout'] ? 0 : Number(argv['stall-timeout']);
+  /** the recovery's reach: runs of dead workers come back within a few stall timeouts (or the jam guard's idle time) */
+  const recovery = Math.max(stallTimeout || 3000, JAM_IDLE * 1000);
+  /** the drain goes on while the queues shrink; it ends when they stop shrinking for this long, or at the cap */
+  const drainStall = 10_000 + 4 * recovery;
+  const drainCap = argv['drain-timeout'] ? Number(argv['drain-timeout']) * 1000 : 90_000;
   const logDir = mkdtempSync(join(tmpdir(), 'convoy-chaos-'));
   const server = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'always']);
-  say(`redis-server on ${server.port} (AOF, fsync always); logs in ${logDir}`);
+  say(
+    `redis-server on ${server.port} (AOF, fsync always); logs in ${logDir}; commandTimeout ${commandTimeout} ms; ` +
+      (stallTimeout ? `stallTimeout ${stallTimeout} ms` : 'no stallTimeout passed'),
+  );
 
   const control = await controlClient(server.url);
   const guard = createQueue(QUEUE, { redis: server.url, commandTimeout: 2000 });
   guard.on('error', () => undefined);
 
-  const workerCfg = (n: number): ChildConfig => ({
+  const workerCfg = (n: number, mode: WorkerMode): ChildConfig => ({
     url: server.url,
     log: join(logDir, `runs-${n}.jsonl`),
-    concurrency: 6,
+    queue: mode.queue,
+    mode: mode.name,
+    handler: mode.handler,
+    ignoreSignal: mode.ignoreSignal,
+    rerun: mode.rerun,
+    concurrency: mode.concurrency,
     jobTimeout: JOB_TIMEOUT,
+    commandTimeout,
+    stallTimeout: stallTimeout || undefined,
     minMs: 1,
     maxMs: 25,
     failRate: 0.03,
-    slowRate: 0.005,
+    slowRate: mode.ignoreSignal ? 0.03 : 0.005,
+    // Runs of the hot IDs, which adds keep meeting while they run, are often slow.
+    hotPool: HOT_POOL,
+    hotSlowRate: 0.25,
   });
   let workerN = 0;
   const workers: Child[] = [];
-  const spawnWorker = () => {
-    const w = spawnChild('worker', workerCfg(++workerN), logDir);
+  const modes = new Map<number, string>();
+  const spawnWorker = (mode: WorkerMode) => {
+    const w = spawnChild('worker', workerCfg(++workerN, mode), logDir);
+    w.mode = mode;
+    modes.set(w.pid, mode.name);
     workers.push(w);
     return w;
   };
-  for (let i = 0; i < nWorkers; i++) spawnWorker();
+  for (let i = 0; i < nWorkers; i++) spawnWorker(MODES[i % MODES.length]);
   const producers = Array.from({ length: nProducers }, (_, i) =>
-    spawnChild('producer', { url: server.url, log: join(logDir, `adds-${i + 1}.jsonl`), pool: 3000, lanes: 4, pauseMs: 12 }, logDir),
+    spawnChild(
+      'producer',
+      {
+        url: server.url,
+        log: join(logDir, `adds-${i + 1}.jsonl`),
+        pool: 3000,
+        lanes: 4,
+        pauseMs: 12,
+        queues: [QUEUE, BARE_QUEUE],
+        commandTimeout,
+        rerunRate: 0.3,
+        hotRate: 0.2,
+        hotPool: HOT_POOL,
+      },
+      logDir,
+    ),
   );
   await Promise.all([...workers, ...producers].map((c) => c.ready));
-  say(`${nWorkers} workers and ${nProducers} producers ready`);
+  const broken = [...workers, ...producers].filter((c) => c.fatal || c.exitedAt);
+  if (broken.length) {
+    for (const c of broken) {
+      const out = readFileSync(join(logDir, `${c.kind}-${[...workers, ...producers].indexOf(c) + 1}.out`), 'utf8').slice(-1000);
+      say(`${c.kind} ${c.pid} did not start: ${c.fatal ?? out}`);
+    }
+    for (const c of [...workers, ...producers]) c.proc.kill('SIGKILL');
+    control.destroy();
+    await guard.close({ timeout: 500 }).catch(() => undefined);
+    await server.stop();
+    say(`logs kept in ${logDir}`);
+    if (argv.json) process.stdout.write(JSON.stringify({ ok: false, fatal: broken.map((c) => c.fatal ?? 'exited').join('; ') }) + '\n');
+    return 1;
+  }
+  say(`${nWorkers} workers (${workers.map((w) => w.mode!.name).join(' | ')}) and ${nProducers} producers ready`);
 
   const jam = new JamLoop(guard, JAM_IDLE, 300);
-  const counts = { workerKills: 0, connectionKills: 0, clientKillCalls: 0, pauses: 0, restarts: 0, snapshots: 0 };
+  const counts = {
+    workerKills: 0,
+    connectionKills: 0,
+    clientKillCalls: 0,
+    pausesShort: 0,
+    pausesLong: 0,
+    restartsShort: 0,
+    restartsLong: 0,
+    snapshots: 0,
+  };
   const snapshotViolations = { committedOutside: 0, queuedDuplicates: 0, queuedAndProcessing: 0, notCommitted: 0 };
   const violationExamples: string[] = [];
   const kills: KillLine[] = [];
@@ -259,9 +405,11 @@ async function chaos(): Promise<number> {
   const watcher = (async () => {
     while (watching) {
       try {
-        const v = checkSnapshot(await snapshot(control));
-        counts.snapshots++;
-        if (countViolations(v)) record(v, `snapshot at +${Date.now() - started} ms`);
+        for (const [name, k] of [[QUEUE, keys], [BARE_QUEUE, bareKeys]] as const) {
+          const v = checkSnapshot(await snapshot(control, k));
+          counts.snapshots++;
+          if (countViolations(v)) record(v, `${name} snapshot at +${Date.now() - started} ms`);
+        }
         const orphan = await lockOrphaned();
         if (orphan) {
           orphanedLockSeen++;
@@ -274,6 +422,24 @@ async function chaos(): Promise<number> {
     }
   })();
 
+  const pause = async (ms: number, long: boolean) => {
+    await control.sendCommand(['CLIENT', 'PAUSE', String(ms), 'ALL']);
+    if (long) counts.pausesLong++;
+    else counts.pausesShort++;
+    say(`CLIENT PAUSE ${ms} ALL (${long ? 'longer' : 'shorter'} than commandTimeout ${commandTimeout})`);
+  };
+  /** Redis away for `down` ms plus its restart and AOF load: short or long by the outage measured. */
+  const restart = async (down: number) => {
+    const t0 = Date.now();
+    await server.stop({ hard: true });
+    await sleep(down);
+    await server.start();
+    const t1 = Date.now();
+    const long = t1 - t0 > commandTimeout;
+    if (long) counts.restartsLong++;
+    else counts.restartsShort++;
+    say(`redis-server SIGKILLed and restarted: down ${t1 - t0} ms (${long ? 'longer' : 'shorter'} than commandTimeout)`);
+  };
   const actions = {
     async kill() {
       const live = workers.filter((w) => !w.exitedAt);
@@ -284,9 +450,9 @@ async function chaos(): Promise<number> {
       kills.push({ pid: w.pid, t: w.exitedAt! });
       workers.splice(workers.indexOf(w), 1);
       counts.workerKills++;
-      say(`SIGKILLed worker ${w.pid}`);
+      say(`SIGKILLed worker ${w.pid} (${w.mode!.name})`);
       await sleep(rand(100, 400));
-      spawnWorker();
+      spawnWorker(w.mode!);
     },
     async clientKill() {
       const n = Number(await control.sendCommand(['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes']));
@@ -294,25 +460,19 @@ async function chaos(): Promise<number> {
       counts.clientKillCalls++;
       say(`CLIENT KILL: ${n} connections`);
     },
-    async pause() {
-      await control.sendCommand(['CLIENT', 'PAUSE', '500', 'ALL']);
-      counts.pauses++;
-      say('CLIENT PAUSE 500 ALL');
-    },
-    async restart() {
-      await server.stop({ hard: true });
-      const down = rand(100, 700);
-      await sleep(down);
-      await server.start();
-      counts.restarts++;
-      say(`redis-server SIGKILLed and restarted (down ${Math.round(down)} ms + AOF load)`);
-    },
+    pauseShort: () => pause(Math.round(rand(0.2, 0.7) * commandTimeout), false),
+    pauseLong: () => pause(Math.round(rand(2, 3) * commandTimeout), true),
+    // The restart itself takes some 100 ms more.
+    restartShort: () => restart(rand(0.05, 0.3) * commandTimeout),
+    // Down 1.5 × commandTimeout to 4 s (less in short runs).
+    restartLong: () => restart(rand(1.5 * commandTimeout, Math.max(1.5 * commandTimeout, Math.min(4000, duration / 5)))),
   };
   type Action = keyof typeof actions;
-  const first: Action[] = (['kill', 'clientKill', 'pause', 'restart'] as Action[]).sort(() => Math.random() - 0.5);
-  const weighted: Action[] = ['kill', 'kill', 'kill', 'clientKill', 'clientKill', 'pause', 'pause', 'restart', 'restart'];
+  const kinds = Object.keys(actions) as Action[];
+  const first: Action[] = [...kinds].sort(() => Math.random() - 0.5);
+  const weighted: Action[] = ['kill', 'kill', 'kill', 'clientKill', 'clientKill', 'pauseShort', 'pauseLong', 'restartShort', 'restartLong'];
   const until = Date.now() + duration;
-  const gap = Math.min(2000, duration / 8);
+  const gap = Math.min(2000, duration / 12);
   while (Date.now() < until) {
     await sleep(rand(gap * 0.4, gap));
     if (Date.now() >= until) break;
@@ -327,15 +487,27 @@ async function chaos(): Promise<number> {
   say('stopping producers');
   const producersClean = await Promise.all(producers.map((p) => stopChild(p, 20_000)));
 
-  say('draining');
+  say(
+    `draining (the jam guard sweeps ${QUEUE}, only the library's recovery ${BARE_QUEUE}; ` +
+      `until nothing moves for ${Math.round(drainStall / 1000)} s, at most ${Math.round(drainCap / 1000)} s)`,
+  );
   const drainStart = Date.now();
-  const drainDeadline = drainStart + 50_000;
   let drained = false;
   let calm = 0;
-  while (Date.now() < drainDeadline) {
+  let lastStats = '';
+  let least = Infinity;
+  let movedAt = drainStart;
+  while (Date.now() < drainStart + drainCap && Date.now() < movedAt + drainStall) {
     try {
       const s = await stats(control);
-      calm = s.queued + s.processing + s.committed === 0 ? calm + 1 : 0;
+      const b = await stats(control, bareKeys);
+      lastStats = `${QUEUE} ${JSON.stringify(s)}, ${BARE_QUEUE} ${JSON.stringify(b)}`;
+      const left = s.queued + s.processing + s.committed + b.queued + b.processing + b.committed;
+      if (left < least) {
+        least = left;
+        movedAt = Date.now();
+      }
+      calm = left === 0 ? calm + 1 : 0;
       if (calm >= 3) {
         drained = true;
         break;
@@ -346,35 +518,93 @@ async function chaos(): Promise<number> {
     await sleep(200);
   }
   const drainMs = Date.now() - drainStart;
-  say(drained ? `drained in ${drainMs} ms` : `NOT drained after ${drainMs} ms`);
+  const why = Date.now() >= movedAt + drainStall ? `nothing moved for ${Math.round((Date.now() - movedAt) / 1000)} s` : 'the cap';
+  say(drained ? `drained in ${drainMs} ms` : `NOT drained after ${drainMs} ms (${why}): ${lastStats}`);
   // Idle workers take the last wake-up marker; then the jam guard stops.
   await sleep(1500);
   await jam.stop();
   watching = false;
   await watcher;
 
-  const final = await snapshot(control);
-  const finalV = checkSnapshot(final);
-  record(finalV, 'final snapshot');
-  const allKeys = (await control.keys(`${base.replace(/[{}]/g, (c) => `\\${c}`)}*`)).sort();
-  const payloadIds = await control.hKeys(keys.payload);
-  const failedIds = await control.zRange(keys.failed, 0, -1);
-  // An orphaned sweep lock expires by itself (PX): reported on its own line, not as a leftover.
-  const orphanAtEnd = (await control.pTTL(keys.lock)) > 0 ? 1 : 0;
-  const left = leftovers(allKeys.filter((k) => !(orphanAtEnd && k === keys.lock)), base, payloadIds, failedIds);
-  const errorLog = await control.lLen(keys.errors);
+  /** per queue: the final snapshot, IDs stuck in processing or committed, leftovers */
+  const ends: Array<{ name: string; stuck: string[]; committed: string[]; left: string[]; errorLog: number }> = [];
+  let orphanAtEnd = 0;
+  for (const [name, k] of [[QUEUE, keys], [BARE_QUEUE, bareKeys]] as const) {
+    const final = await snapshot(control, k);
+    record(checkSnapshot(final), `${name} final snapshot`);
+    const b = baseOf(k);
+    const allKeys = (await control.keys(`${b.replace(/[{}]/g, (c) => `\\${c}`)}*`)).sort();
+    const payloadIds = await control.hKeys(k.payload);
+    const failedIds = await control.zRange(k.failed, 0, -1);
+    // An orphaned sweep lock expires by itself (PX): reported on its own line, not as a leftover.
+    const orphan = (await control.pTTL(k.lock)) > 0 ? 1 : 0;
+    if (k === keys) orphanAtEnd = orphan;
+    ends.push({
+      name,
+      stuck: final.processing,
+      committed: final.committed,
+      left: leftovers(allKeys.filter((x) => !(orphan && x === k.lock)), b, payloadIds, failedIds),
+      errorLog: await control.lLen(k.errors),
+    });
+  }
+  const stuck = ends.flatMap((e) => e.stuck.map((id) => `[${e.name}] ${id}`));
+  const stillCommitted = ends.flatMap((e) => e.committed.map((id) => `[${e.name}] ${id}`));
+  const left = ends.flatMap((e) => e.left);
 
   say('stopping workers');
-  const workersClean = await Promise.all(workers.map((w) => stopChild(w, 20_000)));
+  const workersClean = await Promise.all(workers.map((w) => stopChild(w, 10_000)));
   for (const [i, w] of workers.entries()) if (!workersClean[i]) kills.push({ pid: w.pid, t: w.exitedAt! });
 
   const adds: AddLine[] = [];
-  const runLines: RunLine[] = [];
+  const workerLines: WorkerLine[] = [];
   for (const f of readdirSync(logDir)) {
     if (f.startsWith('adds-')) adds.push(...readLines<AddLine>(join(logDir, f)));
-    if (f.startsWith('runs-')) runLines.push(...readLines<RunLine>(join(logDir, f)));
+    if (f.startsWith('runs-')) workerLines.push(...readLines<WorkerLine>(join(logDir, f)));
   }
-  const a = analyze(adds, runLines, jam.jams, kills);
+  const queueOfPid = new Map<number, string>();
+  for (const l of workerLines) if (l.e === 'h') queueOfPid.set(l.pid, l.q ?? QUEUE);
+  const runLines = workerLines.filter(isRunLine);
+  // Stall recoveries are requeues like the jam guard's: each ID a renewal put
+  // back (sent at most commandTimeout before its answer); a renewal that
+  // failed, or a worker killed with one under way, may have put back any ID.
+  const recoveries = new Map<string, JamLine[]>([[QUEUE, []], [BARE_QUEUE, []]]);
+  let stalledIds = 0;
+  let renewalsFailed = 0;
+  for (const l of workerLines) {
+    const list = recoveries.get(queueOfPid.get(l.pid) ?? QUEUE)!;
+    if (l.e === 'st') {
+      for (const id of l.ids ?? []) list.push({ id, t0: l.t - commandTimeout, t1: l.t });
+      stalledIds += l.ids?.length ?? 0;
+    }
+    if (l.e === 'rx') {
+      list.push({ id: '*', t0: l.t - commandTimeout, t1: l.t });
+      renewalsFailed++;
+    }
+  }
+  for (const k of kills) recoveries.get(queueOfPid.get(k.pid) ?? QUEUE)!.push({ id: '*', t0: k.t - commandTimeout, t1: k.t });
+  const a = mergeAnalyses(
+    [QUEUE, BARE_QUEUE].map((name) => [
+      name,
+      analyze(
+        adds.filter((x) => (x.q ?? QUEUE) === name),
+        runLines.filter((l: RunLine) => (queueOfPid.get(l.pid) ?? QUEUE) === name),
+        [...(name === QUEUE ? jam.jams : []), ...recoveries.get(name)!],
+        kills,
+        { modes },
+      ),
+    ]),
+  );
+  // Jams as the jam guard reported them (the analysis also counts stall recoveries as jams).
+  const jammedIds = jam.jams.filter((j) => j.id !== '*').length;
+  const conc = concurrencyAudit(workerLines, started);
+  const reports = reportAudit(workerLines, modes);
+
+  const byMode = new Map<string, { concurrency: number; maxSeen: number }>();
+  for (const w of conc.workers) {
+    const m = byMode.get(w.mode) ?? { concurrency: w.concurrency, maxSeen: 0 };
+    m.maxSeen = Math.max(m.maxSeen, w.maxSeen);
+    byMode.set(w.mode, m);
+  }
 
   const figures: Figure[] = [
     { label: 'adds resolved', value: a.addsResolved },
@@ -387,30 +617,44 @@ async function chaos(): Promise<number> {
     { label: '  completed', value: a.runsOk },
     { label: '  failed (handler threw)', value: a.runsFailed },
     { label: '  timed out (jobTimeout)', value: a.runsTimedOut },
+    { label: '    of which ignored the signal, ran on', value: a.runsLate },
     { label: '  cut short by SIGKILL', value: a.runsCutByKill },
+    { label: "'completed' events", value: reports.completedEvents },
+    { label: "'failed' events", value: reports.failedEvents },
     { label: 'worker kills (SIGKILL)', value: counts.workerKills },
     { label: 'connection kills (CLIENT KILL calls)', value: counts.clientKillCalls },
     { label: 'connections killed', value: counts.connectionKills },
-    { label: 'Redis pauses (CLIENT PAUSE 500 ALL)', value: counts.pauses },
-    { label: 'Redis restarts (SIGKILL + AOF)', value: counts.restarts },
+    { label: 'Redis pauses shorter than commandTimeout', value: counts.pausesShort },
+    { label: 'Redis pauses longer than commandTimeout', value: counts.pausesLong },
+    { label: 'Redis restarts shorter than commandTimeout', value: counts.restartsShort },
+    { label: 'Redis restarts longer than commandTimeout', value: counts.restartsLong },
     { label: 'jam guard sweeps', value: jam.sweeps },
     { label: 'jam guard sweeps that failed', value: jam.failedSweeps },
-    { label: 'IDs requeued by the jam guard', value: a.jammedIds },
+    { label: 'IDs requeued by the jam guard', value: jammedIds },
+    { label: 'IDs recovered as stalled (lease lapsed)', value: stalledIds },
+    { label: 'lease renewals that failed', value: renewalsFailed },
     { label: 'snapshots with an orphaned sweep lock', value: orphanedLockSeen },
     { label: 'orphaned sweep lock: longest age seen (ms)', value: orphanedLockLongest },
     { label: 'orphaned sweep lock left at the end', value: orphanAtEnd },
-    { label: 'overlapping runs with a jam between', value: a.overlapsWithJam },
+    { label: 'overlapping runs with a jam or stall recovery between', value: a.overlapsWithJam },
     { label: 'consistency snapshots (MULTI)', value: counts.snapshots },
     { label: 'drain time (ms)', value: drainMs },
-    { label: 'error log length', value: errorLog },
+    { label: 'error log length', value: ends.reduce((n, e) => n + e.errorLog, 0) },
+    ...[...byMode].map(([mode, m]) => ({ label: `most handlers at once (allowed ${m.concurrency}): ${mode}`, value: m.maxSeen })),
     { label: 'IDs lost', value: a.idsLost, mustBeZero: true },
+    { label: 'IDs stuck in processing after the drain', value: stuck.length, mustBeZero: true },
+    { label: 'IDs still committed after the drain', value: stillCommitted.length, mustBeZero: true },
+    { label: 'workers that ran more handlers than concurrency', value: conc.workersOver, mustBeZero: true },
+    { label: 'run starts above concurrency', value: conc.startsOver, mustBeZero: true },
+    { label: 'runs reported more than once', value: reports.runsReportedTwice, mustBeZero: true },
     { label: 'duplicate IDs in queued', value: snapshotViolations.queuedDuplicates, mustBeZero: true },
     { label: 'committed IDs outside queued ∪ processing', value: snapshotViolations.committedOutside, mustBeZero: true },
     { label: 'queued/processing IDs not committed', value: snapshotViolations.notCommitted, mustBeZero: true },
     { label: 'IDs both queued and processing', value: snapshotViolations.queuedAndProcessing, mustBeZero: true },
-    { label: 'overlapping runs without a jam between', value: a.overlapsWithoutJam, mustBeZero: true },
+    { label: 'overlapping runs without a jam or stall recovery between', value: a.overlapsWithoutJam, mustBeZero: true },
+    { label: '  of which the first ignored its signal', value: a.overlapsAfterLateRun },
     { label: 'runs without their payload', value: a.runsWithoutPayload, mustBeZero: true },
-    { label: 'runs with no add or jam since the last claim', value: a.runsWithoutCause, mustBeZero: true },
+    { label: 'runs with no add, jam or stall recovery since the last claim', value: a.runsWithoutCause, mustBeZero: true },
     { label: 'runs of live workers that never ended', value: a.unfinishedRuns, mustBeZero: true },
     { label: 'not drained (queued+processing+committed)', value: drained ? 0 : 1, mustBeZero: true },
     { label: 'leftover keys/fields after drain', value: left.length, mustBeZero: true },
@@ -419,8 +663,17 @@ async function chaos(): Promise<number> {
   const failures = figures.filter((f) => f.mustBeZero && f.value !== 0);
   const report = table(figures);
   process.stderr.write(`\nconvoy-queue chaos run: ${duration / 1000} s\n${report}\n`);
-  const examples = { ...a.examples, snapshots: violationExamples, leftovers: left.slice(0, 10) };
+  const examples = {
+    ...a.examples,
+    stuckInProcessing: stuck.slice(0, 10),
+    stillCommitted: stillCommitted.slice(0, 10),
+    concurrency: conc.examples,
+    reportedTwice: reports.examples,
+    snapshots: violationExamples,
+    leftovers: left.slice(0, 10),
+  };
   for (const [k, v] of Object.entries(examples)) if (v.length) process.stderr.write(`${k}:\n  ${v.join('\n  ')}\n`);
+  if (failures.length) process.stderr.write(`FAILED: ${failures.map((f) => `${f.label.trim()} = ${f.value}`).join('; ')}\n`);
   if (argv.json) {
     const out = Object.fromEntries(figures.map((f) => [f.label.trim(), f.value]));
     process.stdout.write(
