@@ -369,24 +369,27 @@ export function reportAudit(lines: WorkerLine[], modes?: Map<number, string>): R
   return { completedEvents, failedEvents, runsReportedTwice, extraReports, examples };
 }
 
-/** Keys a drained queue may keep: failure records and the error log (and payloads of failed IDs). */
-export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors'];
+/** Keys a drained queue may keep: failure records, the error log and the registry of the workers still running. */
+export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors', 'workers', 'workerinfo'];
+/** Hashes whose fields a failed ID keeps for inspection; any other field is garbage. */
+export const KEPT_FOR_FAILED = ['payload', 'options', 'attempts', 'stalls'] as const;
 
 /**
- * Leftovers after a drain: keys other than the allowed ones, and payload hash
- * fields of IDs without a failure record (a failed ID keeps its payload for
- * inspection; any other payload is garbage).
+ * Leftovers after a drain: keys other than the allowed ones, and fields of the
+ * per-job hashes for IDs without a failure record.
  */
-export function leftovers(keys: string[], base: string, payloadIds: string[], failedIds: string[]): string[] {
+export function leftovers(keys: string[], base: string, fields: Record<string, string[]>, failedIds: string[]): string[] {
   const out: string[] = [];
   const failed = new Set(failedIds);
   for (const key of keys) {
     const name = key.startsWith(base) ? key.slice(base.length) : key;
     if (ALLOWED_AFTER_DRAIN.includes(name)) continue;
-    if (name === 'payload') continue;
+    if ((KEPT_FOR_FAILED as readonly string[]).includes(name)) continue;
     out.push(key);
   }
-  for (const id of payloadIds) if (!failed.has(id)) out.push(`${base}payload[${id}]`);
+  for (const [name, ids] of Object.entries(fields)) {
+    for (const id of ids) if (!failed.has(id)) out.push(`${base}${name}[${id}]`);
+  }
   return out;
 }
 

@@ -1,3 +1,4 @@
+import type { AddOutcome } from '../src/index.js';
 /**
  * What the chaos run's processes share: the queue's name, the shape of the log
  * lines, and an append-only JSON-lines writer that survives SIGKILL (every line
@@ -22,7 +23,7 @@ export interface AddLine {
   t0: number;
   t1: number;
   /** the outcome, when the add resolved */
-  o?: 'queued' | 'committed' | 'processing';
+  o?: AddOutcome;
   /** the error message, when it rejected (outcome unknown) */
   err?: string;
   /** the queue, when not QUEUE */

@@ -53,6 +53,7 @@ import {
   checkSnapshot,
   concurrencyAudit,
   leftovers,
+  KEPT_FOR_FAILED,
   reportAudit,
   table,
   type Figure,
@@ -534,7 +535,8 @@ async function chaos(): Promise<number> {
     record(checkSnapshot(final), `${name} final snapshot`);
     const b = baseOf(k);
     const allKeys = (await control.keys(`${b.replace(/[{}]/g, (c) => `\\${c}`)}*`)).sort();
-    const payloadIds = await control.hKeys(k.payload);
+    const fields: Record<string, string[]> = {};
+    for (const h of KEPT_FOR_FAILED) fields[h] = await control.hKeys(k[h]);
     const failedIds = await control.zRange(k.failed, 0, -1);
     // An orphaned sweep lock expires by itself (PX): reported on its own line, not as a leftover.
     const orphan = (await control.pTTL(k.lock)) > 0 ? 1 : 0;
@@ -543,7 +545,7 @@ async function chaos(): Promise<number> {
       name,
       stuck: final.processing,
       committed: final.committed,
-      left: leftovers(allKeys.filter((x) => !(orphan && x === k.lock)), b, payloadIds, failedIds),
+      left: leftovers(allKeys.filter((x) => !(orphan && x === k.lock)), b, fields, failedIds),
       errorLog: await control.lLen(k.errors),
     });
   }

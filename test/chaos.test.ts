@@ -175,11 +175,17 @@ test('snapshots: committed outside queued ∪ processing, duplicates, both at on
   });
 });
 
-test('after a drain only failure records, the error log and payloads of failed IDs may stay', (t) => {
+test('after a drain only failure records, the error log, the worker registry and what failed IDs keep may stay', (t) => {
   const base = 'convoy:{chaos}:';
-  const keys = ['failed', 'failinfo', 'errors', 'payload', 'wake', 'lock'].map((k) => base + k);
-  t.deepEqual(leftovers(keys, base, ['f1', 'ok1'], ['f1', 'f2']), [`${base}wake`, `${base}lock`, `${base}payload[ok1]`]);
-  t.deepEqual(leftovers([base + 'errors'], base, [], []), []);
+  const keys = ['failed', 'failinfo', 'errors', 'workers', 'workerinfo', 'payload', 'options', 'wake', 'lock', 'leases'].map((k) => base + k);
+  t.deepEqual(leftovers(keys, base, { payload: ['f1', 'ok1'], options: ['f2', 'ok2'] }, ['f1', 'f2']), [
+    `${base}wake`,
+    `${base}lock`,
+    `${base}leases`,
+    `${base}payload[ok1]`,
+    `${base}options[ok2]`,
+  ]);
+  t.deepEqual(leftovers([base + 'errors'], base, {}, []), []);
 });
 
 // ---- a frozen server
