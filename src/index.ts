@@ -1,23 +1,50 @@
 import { Job, ActiveJob, MAX_ID_BYTES } from './job.js';
 import { Queue, createQueue } from './queue.js';
-import * as errors from './errors.js';
-
-export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
-export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents } from './queue.js';
-export type { QueueOptions, RedisConfig, DuplicatePolicy } from './options.js';
-export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
-export type { QueueKeys } from './keys.js';
-export { queueKeys } from './keys.js';
-export {
-  ConvoyError,
+import {
+  AlreadyProcessingError,
   ConnectionError,
+  ConvoyError,
   ForeignDataError,
+  InvalidArgumentError,
   InvalidJobIdError,
   InvalidOptionError,
   InvalidPayloadError,
   JobTimeoutError,
   QueueClosedError,
 } from './errors.js';
+
+export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
+export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents } from './queue.js';
+export type { QueueOptions, ResolvedOptions, RedisConfig, DuplicatePolicy } from './options.js';
+export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
+export type { QueueKeys } from './keys.js';
+export { queueKeys } from './keys.js';
+export {
+  AlreadyProcessingError,
+  ConnectionError,
+  ConvoyError,
+  ForeignDataError,
+  InvalidArgumentError,
+  InvalidJobIdError,
+  InvalidOptionError,
+  InvalidPayloadError,
+  JobTimeoutError,
+  QueueClosedError,
+};
+
+/** Every error class convoy-queue raises; all extend ConvoyError. */
+const errors = {
+  ConvoyError,
+  InvalidArgumentError,
+  InvalidJobIdError,
+  InvalidPayloadError,
+  InvalidOptionError,
+  AlreadyProcessingError,
+  QueueClosedError,
+  ConnectionError,
+  JobTimeoutError,
+  ForeignDataError,
+} as const;
 
 /** The module's default export, in the shape of the original: `Convoy.createQueue`, `new Convoy.Job(id)`. */
 const Convoy = { createQueue, Job, Queue, errors };

@@ -1,4 +1,4 @@
-import { ForeignDataError, InvalidJobIdError, InvalidPayloadError } from './errors.js';
+import { ForeignDataError, InvalidJobIdError, InvalidPayloadError, describe } from './errors.js';
 
 /** Longest job ID, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 1024;
@@ -48,17 +48,17 @@ export class ActiveJob<P = unknown> extends Job<P> {
 function jobId(id: unknown): string {
   let value: string;
   if (typeof id === 'number') {
-    if (!Number.isFinite(id)) throw new InvalidJobIdError(`job id must be a finite number or a non-empty string, got ${id}`);
+    if (!Number.isFinite(id)) throw new InvalidJobIdError(`job id must be a finite number or a non-empty string, got ${describe(id)}`);
     value = String(id);
   } else if (typeof id === 'string') {
-    if (id === '') throw new InvalidJobIdError('job id must not be an empty string');
+    if (id === '') throw new InvalidJobIdError('job id must not be an empty string, got ""');
     value = id;
   } else {
-    throw new InvalidJobIdError(`job id must be a number or a non-empty string, got ${id === null ? 'null' : typeof id}`);
+    throw new InvalidJobIdError(`job id must be a number or a non-empty string, got ${describe(id)}`);
   }
-  if (!value.isWellFormed()) throw new InvalidJobIdError('job id must be well-formed unicode (it has a lone surrogate)');
+  if (!value.isWellFormed()) throw new InvalidJobIdError(`job id must be well-formed unicode (it has a lone surrogate), got ${describe(value)}`);
   const bytes = Buffer.byteLength(value);
-  if (bytes > MAX_ID_BYTES) throw new InvalidJobIdError(`job id is ${bytes} bytes; the most is ${MAX_ID_BYTES}`);
+  if (bytes > MAX_ID_BYTES) throw new InvalidJobIdError(`job id is ${bytes} bytes; the most is ${MAX_ID_BYTES}: ${describe(value)}`);
   return value;
 }
 

@@ -6,9 +6,9 @@ import { EventEmitter } from 'node:events';
 import { ErrorReply, type RedisArgument } from 'redis';
 import { ActiveJob, Job, decodePayload, encodePayload } from './job.js';
 import { Connection, wrapError } from './connection.js';
-import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.js';
+import { AlreadyProcessingError, ForeignDataError, InvalidArgumentError, QueueClosedError, describe } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
-import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
+import { callOptions, checkCallNumber, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
 import { Worker, type AsyncHandler, type CallbackHandler, type Handler, type WorkerHost } from './worker.js';
 import { sweep } from './jam-guard.js';
@@ -109,7 +109,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    */
   addJob(job: Job<P>): Promise<AddOutcome> {
     try {
-      return this.enqueue([this.prepare(job)])[0];
+      return this.enqueue([this.prepare(job, 'addJob')])[0];
     } catch (err) {
       return Promise.reject(err);
     }
@@ -118,17 +118,20 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   /** Publish many jobs; all are checked first, so one bad job writes nothing. */
   addJobs(jobs: readonly Job<P>[]): Promise<AddOutcome[]> {
     try {
-      if (!Array.isArray(jobs)) throw new TypeError('addJobs takes an array of Job');
-      const prepared = jobs.map((j) => this.prepare(j));
+      this.#assertOpen('addJobs');
+      if (!Array.isArray(jobs)) throw new InvalidArgumentError(`addJobs takes an array of Job, got ${describe(jobs)}`);
+      const prepared = jobs.map((j, i) => this.prepare(j, `addJobs: jobs[${i}]`));
       return Promise.all(this.enqueue(prepared));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private prepare(job: Job<P>): { id: string; payload: string } {
-    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
-    if (!(job instanceof Job)) throw new InvalidJobIdError('addJob takes a Job: q.addJob(new Job(id, payload))');
+  private prepare(job: Job<P>, call: string): { id: string; payload: string } {
+    this.#assertOpen('addJob');
+    if (!(job instanceof Job)) {
+      throw new InvalidArgumentError(`${call} takes a Job, as in q.addJob(new Job(id, payload)); got ${describe(job)}`);
+    }
     return { id: job.id, payload: encodePayload(job.payload, this.options.maxPayloadBytes) };
   }
 
@@ -169,14 +172,17 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   process(handler: CallbackHandler<P>): void;
   process(handler: AsyncHandler<P>): void;
   process(handler: Handler<P>): void {
-    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
-    if (typeof handler !== 'function') throw new TypeError('process takes a handler function');
-    if (this.worker) throw new Error(`queue ${this.name} is already processing; create another queue object for another handler`);
+    this.#assertOpen('process');
+    if (typeof handler !== 'function') throw new InvalidArgumentError(`process takes a handler function, got ${describe(handler)}`);
+    if (this.worker) {
+      throw new AlreadyProcessingError(`queue ${JSON.stringify(this.name)} is already processing; create another queue object for another handler`);
+    }
     this.worker = new Worker(this, handler as Handler);
   }
 
   /** Stop fetching jobs; resolves when the running ones are done (or `timeout` ms pass). */
   async stopProcessing(options: { timeout?: number } = {}): Promise<void> {
+    checkTimeout('stopProcessing', options);
     const worker = this.worker;
     if (!worker) return;
     await worker.stop(options.timeout);
@@ -189,10 +195,10 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    * across all processes; a sweep that finds another running returns [].
    */
   async jamGuard(idleSeconds: number): Promise<Job<P>[]> {
+    this.#assertOpen('jamGuard');
     if (typeof idleSeconds !== 'number' || !Number.isFinite(idleSeconds) || idleSeconds < 0) {
-      throw new TypeError(`jamGuard takes the idle time in seconds (a number >= 0), got ${String(idleSeconds)}`);
+      throw new InvalidArgumentError(`jamGuard takes the idle time in seconds (a number >= 0), got ${describe(idleSeconds)}`);
     }
-    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
     const jobs = (await sweep(this, idleSeconds)) as Job<P>[];
     if (jobs.length) this.emit('jammed', jobs);
     return jobs;
@@ -215,22 +221,23 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   }
 
   private async count(command: string, key: string): Promise<number> {
+    this.#assertOpen(`count${key.slice(key.lastIndexOf(':') + 1).replace(/^./, (c) => c.toUpperCase())}`);
     return Number(await this.command([command, key], `${command} ${key}`));
   }
 
   /** All four counts, read in one script so they agree with each other. */
   async stats(): Promise<QueueStats> {
+    this.#assertOpen('stats');
     const [queued, committed, processing, failed] = ((await this.run('stats', [], 'reading stats')) as number[]).map(Number);
     return { queued, committed, processing, failed };
   }
 
   /** Failure records, most failures first: until the ID is added again or removed. */
   async getFailed(options: { offset?: number; limit?: number } = {}): Promise<FailedJob<P>[]> {
-    const offset = options.offset ?? 0;
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1) {
-      throw new TypeError('getFailed takes { offset: integer >= 0, limit: integer >= 1 }');
-    }
+    this.#assertOpen('getFailed');
+    const { offset = 0, limit = 1000 } = callOptions('getFailed', options, ['offset', 'limit']);
+    checkCallNumber('getFailed', 'offset', offset, 0, true);
+    checkCallNumber('getFailed', 'limit', limit, 1, true);
     const out: FailedJob<P>[] = [];
     for (let at = offset; out.length < limit; ) {
       const page = Math.min(limit - out.length, PAGE);
@@ -252,6 +259,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
 
   /** Forget failure records. Resolves how many there were. */
   async removeFailed(...ids: Array<string | number>): Promise<number> {
+    this.#assertOpen('removeFailed');
     const list = ids.map((id) => new Job(id).id);
     let removed = 0;
     for (let i = 0; i < list.length; i += PAGE) {
@@ -266,11 +274,10 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    * same cron as the jam guard). Resolves how many it removed.
    */
   async trimFailed(options: { olderThan: number }): Promise<number> {
-    const { olderThan } = options ?? {};
-    if (typeof olderThan !== 'number' || !Number.isFinite(olderThan) || olderThan < 0) {
-      throw new TypeError('trimFailed takes { olderThan: seconds >= 0 }');
-    }
-    const cutoff = String(Date.now() - olderThan * 1000);
+    this.#assertOpen('trimFailed');
+    const { olderThan } = callOptions('trimFailed', options, ['olderThan']);
+    checkCallNumber('trimFailed', 'olderThan', olderThan, 0, false);
+    const cutoff = String(Date.now() - olderThan! * 1000);
     let removed = 0;
     for (let offset = 0; ; ) {
       const ids = (await this.command(['ZRANGE', this.keys.failed, String(offset), String(offset + PAGE - 1)], 'trimming failed jobs')) as string[];
@@ -287,6 +294,11 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    * pending adds, and let go of the connections.
    */
   close(options: { timeout?: number } = {}): Promise<void> {
+    try {
+      checkTimeout('close', options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.closing ??= (async () => {
       clearInterval(this.jamTimer);
       await this.stopProcessing(options);
@@ -295,6 +307,11 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
       await this.connection.release();
     })();
     return this.closing;
+  }
+
+  /** Every public call but close() and stopProcessing() refuses to run after close(). */
+  #assertOpen(call: string): void {
+    if (this.closing) throw new QueueClosedError(`queue ${JSON.stringify(this.name)} is closed; ${call}() cannot run after close()`);
   }
 
   // ---- WorkerHost and the plumbing under it
@@ -370,6 +387,12 @@ function parseRecord(json: string | null): JobErrorRecord | null {
   } catch {
     return { message: json, time: 0 };
   }
+}
+
+/** The `timeout` of close() and stopProcessing(): ms >= 0, or left out to wait as long as it takes. */
+function checkTimeout(call: string, options: { timeout?: number }): void {
+  const { timeout } = callOptions(call, options, ['timeout']);
+  if (timeout !== undefined) checkCallNumber(call, 'timeout', timeout, 0, false);
 }
 
 /** Create a queue object; many may share one queue name, in any number of processes. */
