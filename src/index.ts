@@ -14,7 +14,9 @@ import {
 } from './errors.js';
 
 export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
-export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents } from './queue.js';
+export type { PayloadArgs } from './job.js';
+export type { Jsonify } from './jsonify.js';
+export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents, QueueListener } from './queue.js';
 export type { QueueOptions, ResolvedOptions, RedisConfig, DuplicatePolicy } from './options.js';
 export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
 export type { QueueKeys } from './keys.js';

@@ -1,29 +1,47 @@
 import { ForeignDataError, InvalidJobIdError, InvalidPayloadError, describe } from './errors.js';
+import type { Jsonify } from './jsonify.js';
 
 /** Longest job ID, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 1024;
 
-/** A job is its unique ID, with optional JSON data. */
+/**
+ * The payload argument of `new Job(id, payload?)`: it may be left out only when
+ * `P` allows `undefined` (as `unknown`, the default, does). So where a
+ * `Job<{ n: number }>` is expected, `new Job(1)` does not type-check.
+ */
+export type PayloadArgs<P> = undefined extends P ? [payload?: P] : [payload: P];
+
+/**
+ * A job is its unique ID, with optional JSON data. `P` is the type of the
+ * payload as added; a handler receives it after a JSON round trip, as
+ * `Jsonify<P>` (see ActiveJob).
+ */
 export class Job<P = unknown> {
   /** The ID as stored in Redis: numbers become their decimal string. */
   readonly id: string;
-  readonly payload: P | undefined;
+  /** The payload; `undefined` when the job has none. */
+  readonly payload: P;
 
-  constructor(id: string | number, payload?: P) {
+  constructor(id: string | number, ...[payload]: PayloadArgs<P>) {
     this.id = jobId(id);
-    this.payload = payload;
+    this.payload = payload as P;
   }
 }
 
-/** A job handed to a handler: it also says when it started and when to give up. */
-export class ActiveJob<P = unknown> extends Job<P> {
+/**
+ * A job handed to a handler of a `Queue<P>`: its payload is what JSON gave
+ * back (`Jsonify<P>`: a `Date` arrives as a string), and it also says when it
+ * started and when to give up.
+ */
+export class ActiveJob<P = unknown> extends Job<Jsonify<P>> {
   /** When this worker claimed it (ms since the epoch, Redis clock). */
   readonly startedAt: number;
   #controller?: AbortController;
   #reason?: unknown;
 
-  constructor(id: string, payload: P | undefined, startedAt: number) {
-    super(id, payload);
+  /** Made by the worker; a test may make one to call a handler directly. */
+  constructor(id: string, payload: Jsonify<P>, startedAt: number) {
+    super(id, ...([payload] as unknown as PayloadArgs<Jsonify<P>>));
     this.startedAt = startedAt;
   }
 

@@ -10,7 +10,8 @@ import { AlreadyProcessingError, ForeignDataError, InvalidArgumentError, QueueCl
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
 import { callOptions, checkCallNumber, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
-import { Worker, type AsyncHandler, type CallbackHandler, type Handler, type WorkerHost } from './worker.js';
+import { Worker, type AsyncHandler, type CallbackHandler, type Handler } from './worker.js';
+import type { Jsonify } from './jsonify.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
 
@@ -41,15 +42,41 @@ export interface FailedJob<P = unknown> {
   /** failed and jammed runs since the ID was last added */
   count: number;
   lastError: JobErrorRecord | null;
-  payload: P | undefined;
+  /** as JSON gave it back; `undefined` when the stored payload is not readable */
+  payload: Jsonify<P> | undefined;
 }
 
+/** The events of a `Queue<P>` and their listeners' arguments. */
 export interface QueueEvents<P = unknown> {
+  /** a handler resolved (or called `done()`) and its result was written */
   completed: [job: ActiveJob<P>, result: unknown];
+  /** a handler threw, rejected, called `done(err)` or timed out, and the failure was written */
   failed: [job: ActiveJob<P>, error: Error];
-  jammed: [jobs: Job<P>[]];
+  /** a jam guard sweep of this queue object requeued these jobs */
+  jammed: [jobs: Job<Jsonify<P>>[]];
+  /** an error of the background work (fetching, reporting results, the periodic jam guard) */
   error: [error: Error];
+  /** a warning about the Redis setup (eviction enabled), once on connect */
   warning: [message: string];
+}
+
+/** A listener of a queue event. */
+export type QueueListener<P, E extends keyof QueueEvents<P>> = (...args: QueueEvents<P>[E]) => void;
+
+/**
+ * The typed listener methods of a queue (declared here, not taken from the
+ * generic EventEmitter typings, which older `@types/node` do not have): an
+ * unknown event name or a listener of the wrong shape is a type error.
+ */
+export interface Queue<P = unknown> {
+  on<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  once<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  off<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  addListener<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  removeListener<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  prependListener<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  prependOnceListener<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  emit<E extends keyof QueueEvents<P>>(event: E, ...args: QueueEvents<P>[E]): boolean;
 }
 
 interface PendingAdd {
@@ -64,7 +91,9 @@ const ADD_CHUNK = 1000;
 /** Failure records read or removed per script call (Lua takes some thousands of arguments at most). */
 const PAGE = 1000;
 
-export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements WorkerHost {
+// The worker and the jam guard use it as their WorkerHost (checked where they are made).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class Queue<P = unknown> extends EventEmitter {
   readonly name: string;
   readonly keys: QueueKeys;
   readonly options: ResolvedOptions;
@@ -194,12 +223,12 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    * the queue (their failure count goes up). Returns them. Runs one at a time
    * across all processes; a sweep that finds another running returns [].
    */
-  async jamGuard(idleSeconds: number): Promise<Job<P>[]> {
+  async jamGuard(idleSeconds: number): Promise<Job<Jsonify<P>>[]> {
     this.#assertOpen('jamGuard');
     if (typeof idleSeconds !== 'number' || !Number.isFinite(idleSeconds) || idleSeconds < 0) {
       throw new InvalidArgumentError(`jamGuard takes the idle time in seconds (a number >= 0), got ${describe(idleSeconds)}`);
     }
-    const jobs = (await sweep(this, idleSeconds)) as Job<P>[];
+    const jobs = (await sweep(this, idleSeconds)) as Job<Jsonify<P>>[];
     if (jobs.length) this.emit('jammed', jobs);
     return jobs;
   }
@@ -248,7 +277,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
           id,
           count: Number(reply[i + 1]),
           lastError: parseRecord(reply[i + 2] as string | null),
-          payload: readablePayload(reply[i + 3] as string | null, this.keys.payload, id) as P | undefined,
+          payload: readablePayload(reply[i + 3] as string | null, this.keys.payload, id) as Jsonify<P> | undefined,
         });
       }
       if (reply.length / 4 < page) break;
@@ -395,7 +424,12 @@ function checkTimeout(call: string, options: { timeout?: number }): void {
   if (timeout !== undefined) checkCallNumber(call, 'timeout', timeout, 0, false);
 }
 
-/** Create a queue object; many may share one queue name, in any number of processes. */
+/**
+ * Create a queue object; many may share one queue name, in any number of
+ * processes. `P` is the payload type: when it does not include `undefined`
+ * (`createQueue<{ n: number }>('q')`), every job must carry one and handlers
+ * get `Jsonify<P>`; the default, `unknown`, leaves payloads optional.
+ */
 export function createQueue<P = unknown>(name: string, opts?: QueueOptions): Queue<P> {
   return new Queue<P>(name, opts);
 }
