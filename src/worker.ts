@@ -8,7 +8,7 @@
  * trip per batch of finished jobs and never exceeds `concurrency`.
  */
 import { ActiveJob, decodePayload } from './job.js';
-import { JobTimeoutError } from './errors.js';
+import { JobTimeoutError, QueueClosedError } from './errors.js';
 import type { RedisArgument } from 'redis';
 import type { ScriptName, ScriptReply } from './scripts.js';
 import type { Connection } from './connection.js';
@@ -89,7 +89,7 @@ export class Worker {
     if (gaveUp) {
       // The runs left stay in processing; a jam guard sweep puts them back.
       this.abandoned = true;
-      for (const run of this.runs) run.job.abort(new Error('queue closed before the job finished'));
+      for (const run of this.runs) run.job.abort(new QueueClosedError('queue closed before the job finished'));
       log('%s: gave up waiting for %d running jobs', this.host.keys.queued, this.runs.size);
     }
   }
