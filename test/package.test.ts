@@ -28,7 +28,11 @@ const test = anyTest as TestFn<Packed>;
 test.before(async (t) => {
   const tmp = tempDir('pack');
   const stage = join(tmp.path, 'stage');
+  const consumer = join(tmp.path, 'consumer');
+  // Set first, so the temporary directory goes even when packing fails.
+  t.context = { dir: stage, tarball: '', files: [], consumer, dispose: tmp.dispose };
   mkdirSync(stage);
+  mkdirSync(consumer);
   for (const entry of ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'src', 'config']) {
     cpSync(join(ROOT, entry), join(stage, entry), { recursive: true });
   }
@@ -42,15 +46,8 @@ test.before(async (t) => {
   const pack = await exec(NPM, ['pack', '--json', '--pack-destination', tmp.path, '--loglevel=error'], stage, 180_000);
   if (pack.code !== 0) throw new Error(`npm pack failed:\n${pack.stdout}\n${pack.stderr}`);
   const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
-  const consumer = join(tmp.path, 'consumer');
-  mkdirSync(consumer);
-  t.context = {
-    dir: stage,
-    tarball: join(tmp.path, info.filename),
-    files: info.files.map((f) => f.path).sort(),
-    consumer,
-    dispose: tmp.dispose,
-  };
+  t.context.tarball = join(tmp.path, info.filename);
+  t.context.files = info.files.map((f) => f.path).sort();
 });
 
 test.after.always((t) => t.context.dispose?.());
