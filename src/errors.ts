@@ -1,21 +1,43 @@
+/**
+ * Every error convoy-queue raises is a ConvoyError. Misuse of the API (a wrong
+ * argument, an unknown option, a call after close(), a second process()) throws
+ * or rejects with one of the subclasses below, and its message quotes the bad
+ * value as it was given (see `describe`).
+ */
+
 /** Base class of every error convoy-queue raises itself. */
 export class ConvoyError extends Error {
   override name = 'ConvoyError';
 }
 
+/** A method was called with an argument of the wrong type or shape (`jamGuard('5')`, `addJobs('x')`). */
+export class InvalidArgumentError extends ConvoyError {
+  override name = 'InvalidArgumentError';
+}
+
 /** A job ID that is not a non-empty string or finite number, or is too long. */
-export class InvalidJobIdError extends TypeError {
+export class InvalidJobIdError extends InvalidArgumentError {
   override name = 'InvalidJobIdError';
 }
 
 /** A payload that is not JSON data, or is too large. */
-export class InvalidPayloadError extends TypeError {
+export class InvalidPayloadError extends InvalidArgumentError {
   override name = 'InvalidPayloadError';
 }
 
-/** A queue name or option value that cannot work. */
-export class InvalidOptionError extends TypeError {
+/** A queue name, option value or option key that cannot work. */
+export class InvalidOptionError extends InvalidArgumentError {
   override name = 'InvalidOptionError';
+}
+
+/** `process()` was called on a queue object that already runs a handler. */
+export class AlreadyProcessingError extends ConvoyError {
+  override name = 'AlreadyProcessingError';
+}
+
+/** A queue method was called after `close()`. */
+export class QueueClosedError extends ConvoyError {
+  override name = 'QueueClosedError';
 }
 
 /** Redis could not be reached, or did not answer in time. */
@@ -28,16 +50,49 @@ export class JobTimeoutError extends ConvoyError {
   override name = 'JobTimeoutError';
 }
 
-/** A queue method was called after `close()`. */
-export class QueueClosedError extends ConvoyError {
-  override name = 'QueueClosedError';
-}
-
 /** Data in a queue's keys that convoy-queue did not write (wrong type, bad JSON). */
 export class ForeignDataError extends ConvoyError {
   override name = 'ForeignDataError';
   constructor(readonly key: string, detail: string) {
     super(`unexpected data in ${key}: ${detail}`);
+  }
+}
+
+const LONGEST_QUOTE = 60;
+
+/**
+ * @internal
+ * A value as it was given, for error messages: strings in quotes (so `'5'`
+ * shows as `"5"`, not `5`), numbers, booleans, null and undefined bare, other
+ * things by their kind (`an object`, `an array`, `a Map`, `function f`).
+ */
+export function describe(value: unknown): string {
+  switch (typeof value) {
+    case 'string': {
+      const chars = [...value];
+      if (chars.length <= LONGEST_QUOTE) return JSON.stringify(value);
+      return `${JSON.stringify(chars.slice(0, LONGEST_QUOTE).join(''))}… (${chars.length} characters)`;
+    }
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'boolean':
+    case 'undefined':
+      return String(value);
+    case 'symbol':
+      return value.toString();
+    case 'function':
+      return value.name ? `function ${value.name}` : 'a function';
+    default: {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return 'an array';
+      const proto = Object.getPrototypeOf(value) as object | null;
+      if (proto === null || proto === Object.prototype) return 'an object';
+      const kind = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      if (typeof kind !== 'string' || kind === '') return 'an object';
+      return `${/^[AEIOU]/.test(kind) ? 'an' : 'a'} ${kind}`;
+    }
   }
 }
 

@@ -1,17 +1,11 @@
 import { Job, ActiveJob, MAX_ID_BYTES } from './job.js';
 import { Queue, createQueue } from './queue.js';
-import * as errors from './errors.js';
-
-export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
-export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents } from './queue.js';
-export type { QueueOptions, RedisConfig, DuplicatePolicy } from './options.js';
-export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
-export type { QueueKeys } from './keys.js';
-export { queueKeys } from './keys.js';
-export {
-  ConvoyError,
+import {
+  AlreadyProcessingError,
   ConnectionError,
+  ConvoyError,
   ForeignDataError,
+  InvalidArgumentError,
   InvalidJobIdError,
   InvalidOptionError,
   InvalidPayloadError,
@@ -21,6 +15,45 @@ export {
   UnrecoverableError,
 } from './errors.js';
 export type { JobOptions, Backoff } from './job-options.js';
+
+export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
+export type { JobArgs } from './job.js';
+export type { Jsonify } from './jsonify.js';
+export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents, QueueListener } from './queue.js';
+export type { QueueOptions, ResolvedOptions, RedisConfig, DuplicatePolicy } from './options.js';
+export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
+export type { QueueKeys } from './keys.js';
+export { queueKeys } from './keys.js';
+export {
+  AlreadyProcessingError,
+  ConnectionError,
+  ConvoyError,
+  ForeignDataError,
+  InvalidArgumentError,
+  InvalidJobIdError,
+  InvalidOptionError,
+  InvalidPayloadError,
+  JobExpiredError,
+  JobTimeoutError,
+  QueueClosedError,
+  UnrecoverableError,
+};
+
+/** Every error class convoy-queue raises; all extend ConvoyError. */
+const errors = {
+  ConvoyError,
+  InvalidArgumentError,
+  InvalidJobIdError,
+  InvalidPayloadError,
+  InvalidOptionError,
+  AlreadyProcessingError,
+  QueueClosedError,
+  ConnectionError,
+  JobTimeoutError,
+  JobExpiredError,
+  UnrecoverableError,
+  ForeignDataError,
+} as const;
 
 /** The module's default export, in the shape of the original: `Convoy.createQueue`, `new Convoy.Job(id)`. */
 const Convoy = { createQueue, Job, Queue, errors };

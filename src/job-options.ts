@@ -2,9 +2,8 @@
  * Per-job options: their type, their validation (when a Job is made, so a bad
  * option writes nothing) and the backoff they describe.
  */
-import { InvalidOptionError } from './errors.js';
-import { MAX_TIMER_MS } from './options.js';
-import { describeValue } from './util.js';
+import { InvalidOptionError, describe } from './errors.js';
+import { MAX_TIMER_MS } from './util.js';
 
 /** How long to wait before a retry: a fixed delay in ms, or a rule. */
 export type Backoff =
@@ -49,7 +48,7 @@ export interface StoredJobOptions {
 const KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'stallLimit', 'timeout', 'expiresAt'] as const;
 
 function bad(what: string, value: unknown, expected: string): never {
-  throw new InvalidOptionError(`job option ${what} must be ${expected}, got ${describeValue(value)}`);
+  throw new InvalidOptionError(`job option ${what} must be ${expected}, got ${describe(value)}`);
 }
 
 function int(what: string, value: unknown, min: number, max: number): number {
@@ -89,7 +88,7 @@ function checkBackoff(value: unknown): Backoff {
 export function checkJobOptions(options: unknown): { stored?: StoredJobOptions; delay: number } {
   if (options === undefined) return { delay: 0 };
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError(`job options must be an object, got ${describeValue(options)}`);
+    throw new InvalidOptionError(`job options must be an object, got ${describe(options)}`);
   }
   const o = options as Record<string, unknown>;
   for (const k of Object.keys(o)) {

@@ -1,29 +1,47 @@
-import { ForeignDataError, InvalidJobIdError, InvalidPayloadError } from './errors.js';
+import { ForeignDataError, InvalidJobIdError, InvalidPayloadError, describe } from './errors.js';
 import { checkJobOptions, type JobOptions, type StoredJobOptions } from './job-options.js';
+import type { Jsonify } from './jsonify.js';
 
 /** Longest job ID, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 1024;
 
-/** A job is its unique ID, with optional JSON data and options. */
+/**
+ * The arguments after the ID of `new Job(id, payload?, options?)`: the payload
+ * may be left out only when `P` allows `undefined` (as `unknown`, the default,
+ * does). So where a `Job<{ n: number }>` is expected, `new Job(1)` does not
+ * type-check.
+ */
+export type JobArgs<P> = undefined extends P ? [payload?: P, options?: JobOptions] : [payload: P, options?: JobOptions];
+
+/**
+ * A job is its unique ID, with optional JSON data and options. `P` is the type
+ * of the payload as added; a handler receives it after a JSON round trip, as
+ * `Jsonify<P>` (see ActiveJob).
+ */
 export class Job<P = unknown> {
   /** The ID as stored in Redis: numbers become their decimal string. */
   readonly id: string;
-  readonly payload: P | undefined;
+  /** The payload; `undefined` when the job has none. */
+  readonly payload: P;
   /** The options as given (checked when the Job is made). */
   readonly options: JobOptions | undefined;
   /** @internal What is kept in Redis, and the delay from now in ms. */
   readonly prepared: { stored?: StoredJobOptions; delay: number };
 
-  constructor(id: string | number, payload?: P, options?: JobOptions) {
+  constructor(id: string | number, ...[payload, options]: JobArgs<P>) {
     this.id = jobId(id);
-    this.payload = payload;
+    this.payload = payload as P;
     this.prepared = checkJobOptions(options);
     this.options = options;
   }
 }
 
-/** A job handed to a handler: it also says when it started, which attempt it is, and when to give up. */
-export class ActiveJob<P = unknown> extends Job<P> {
+/**
+ * A job handed to a handler of a `Queue<P>`: its payload is what JSON gave
+ * back (`Jsonify<P>`: a `Date` arrives as a string), and it also says when it
+ * started, which attempt it is, and when to give up.
+ */
+export class ActiveJob<P = unknown> extends Job<Jsonify<P>> {
   /** When this worker claimed it (ms since the epoch, Redis clock). */
   readonly startedAt: number;
   /** The 1-based number of this run: 2 is the first retry. */
@@ -32,16 +50,16 @@ export class ActiveJob<P = unknown> extends Job<P> {
   #reason?: unknown;
   #report: (value: unknown) => Promise<void>;
 
-  /** @internal */
+  /** Made by the worker; a test may make one to call a handler directly. */
   constructor(
     id: string,
-    payload: P | undefined,
+    payload: Jsonify<P>,
     startedAt: number,
     attempt = 1,
     options?: StoredJobOptions,
     report: (value: unknown) => Promise<void> = async () => undefined,
   ) {
-    super(id, payload, options);
+    super(id, ...([payload, options] as unknown as JobArgs<Jsonify<P>>));
     this.startedAt = startedAt;
     this.attempt = attempt;
     this.#report = report;
@@ -76,17 +94,17 @@ export class ActiveJob<P = unknown> extends Job<P> {
 function jobId(id: unknown): string {
   let value: string;
   if (typeof id === 'number') {
-    if (!Number.isFinite(id)) throw new InvalidJobIdError(`job id must be a finite number or a non-empty string, got ${id}`);
+    if (!Number.isFinite(id)) throw new InvalidJobIdError(`job id must be a finite number or a non-empty string, got ${describe(id)}`);
     value = String(id);
   } else if (typeof id === 'string') {
-    if (id === '') throw new InvalidJobIdError('job id must not be an empty string');
+    if (id === '') throw new InvalidJobIdError('job id must not be an empty string, got ""');
     value = id;
   } else {
-    throw new InvalidJobIdError(`job id must be a number or a non-empty string, got ${id === null ? 'null' : typeof id}`);
+    throw new InvalidJobIdError(`job id must be a number or a non-empty string, got ${describe(id)}`);
   }
-  if (!value.isWellFormed()) throw new InvalidJobIdError('job id must be well-formed unicode (it has a lone surrogate)');
+  if (!value.isWellFormed()) throw new InvalidJobIdError(`job id must be well-formed unicode (it has a lone surrogate), got ${describe(value)}`);
   const bytes = Buffer.byteLength(value);
-  if (bytes > MAX_ID_BYTES) throw new InvalidJobIdError(`job id is ${bytes} bytes; the most is ${MAX_ID_BYTES}`);
+  if (bytes > MAX_ID_BYTES) throw new InvalidJobIdError(`job id is ${bytes} bytes; the most is ${MAX_ID_BYTES}: ${describe(value)}`);
   return value;
 }
 

@@ -4,8 +4,9 @@
  */
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import defaults from '../config/default.json' with { type: 'json' };
-import { InvalidOptionError } from './errors.js';
+import { InvalidArgumentError, InvalidOptionError, describe } from './errors.js';
 import { checkJobOptions, type JobOptions } from './job-options.js';
+import { MAX_TIMER_MS } from './util.js';
 
 /** Where Redis is: a URL, node-redis client options, or a cluster. */
 export type RedisConfig = string | RedisClientOptions | { cluster: RedisClusterOptions };
@@ -13,39 +14,116 @@ export type RedisConfig = string | RedisClientOptions | { cluster: RedisClusterO
 export type DuplicatePolicy = 'ignore' | 'rerun';
 
 export interface QueueOptions {
-  /** Redis URL or node-redis options. Default: `CONVOY_REDIS_URL`, `REDIS_URL`, then config/default.json. */
+  /**
+   * Where Redis is: a `redis://`, `rediss://` or `unix://` URL, node-redis client
+   * options, or `{ cluster: <createCluster options> }`.
+   * @default the `CONVOY_REDIS_URL` or `REDIS_URL` environment variable, else `'redis://127.0.0.1:6379'`
+   */
   redis?: RedisConfig;
-  /** First part of every key: `<prefix>:{<queue>}:…`. Default `convoy`. */
+  /**
+   * First part of every key: `<prefix>:{<queue>}:…`.
+   * @default 'convoy'
+   */
   prefix?: string;
-  /** Most handlers this queue object runs at once. Default 1. */
+  /**
+   * Most handlers this queue object runs at once.
+   * @default 1
+   */
   concurrency?: number;
-  /** The original module's name for `concurrency`. */
+  /**
+   * The original module's name for `concurrency`; give one of the two.
+   * @default 1
+   */
   concurrentWorkers?: number;
-  /** A handler that runs longer fails with a JobTimeoutError (ms, 0 = no limit). Default 5000. */
+  /**
+   * A handler that runs longer fails with a JobTimeoutError (ms, 0 = no limit).
+   * @default 5000
+   */
   jobTimeout?: number;
-  /** How long an idle worker blocks on Redis per call (s). Default 5. */
+  /**
+   * How long an idle worker blocks on Redis per call (s).
+   * @default 5
+   */
   blockingTimeout?: number;
-  /** A running job whose worker stops renewing its lease for this long (ms) is recovered as stalled. Default 30000. */
+  /**
+   * A running job whose worker stops renewing its lease for this long (ms) is
+   * recovered as stalled: back to the queue, or failed for good past its
+   * `stallLimit`. Workers renew every `stallTimeout / 3`.
+   * @default 30000
+   */
   stallTimeout?: number;
-  /** A Redis call that takes longer rejects with a ConnectionError (ms). Default 5000. */
+  /**
+   * A Redis call that takes longer rejects with a ConnectionError (ms).
+   * @default 5000
+   */
   commandTimeout?: number;
-  /** An add of an ID that is processing: ignore it, or run the ID once more afterwards. Default `ignore`. */
+  /**
+   * An add of an ID that is processing: `'ignore'` it, or `'rerun'` the ID once
+   * more afterwards (with the newest payload).
+   * @default 'ignore'
+   */
   duplicateWhileProcessing?: DuplicatePolicy;
-  /** Run `jamGuard(jamGuardIdle)` in this process every so many ms (0 = never). Default 0. */
+  /**
+   * Run `jamGuard(jamGuardIdle)` in this process every so many ms (0 = never).
+   * @default 0
+   */
   jamGuardInterval?: number;
-  /** Idle time (s) after which the periodic jam guard requeues a job. Default: 2 × jobTimeout, or 60 s without one. */
+  /**
+   * Idle time (s) after which the periodic jam guard requeues a job.
+   * @default 2 × jobTimeout, or 60 without a jobTimeout
+   */
   jamGuardIdle?: number;
-  /** Entries kept in the queue's error log. Default 1000. */
+  /**
+   * Entries kept in the queue's error log.
+   * @default 1000
+   */
   errorLogSize?: number;
-  /** Seconds the error log lives after its last entry. Default 7 days. */
+  /**
+   * Seconds the error log lives after its last entry.
+   * @default 604800 (7 days)
+   */
   errorLogTtl?: number;
-  /** Largest payload accepted, in bytes of JSON. Default 4 MiB. */
+  /**
+   * Largest payload accepted, in bytes of JSON.
+   * @default 4194304 (4 MiB)
+   */
   maxPayloadBytes?: number;
-  /** Options every job added through this queue object gets, unless the job gives its own. Default none. */
+  /**
+   * Job options every job added through this queue object gets, unless the
+   * job gives its own (key by key; a job's `delay` or `runAt` replaces both).
+   * @default none
+   */
   defaultJobOptions?: JobOptions;
-  /** Computes the delay (ms) before a retry in the worker, instead of each job's `backoff`. Default none. */
+  /**
+   * Computes the delay (ms) before a retry in the worker, instead of each
+   * job's `backoff`: `(attempt, error) => ms`, `attempt` being the run that failed.
+   * @default none
+   */
   backoffStrategy?: (attempt: number, error: Error) => number;
 }
+
+/**
+ * The known option keys: the one list unknown keys are checked against. Being a
+ * Record of QueueOptions' keys, it fails to compile when the two disagree.
+ */
+const OPTION_KEYS: Readonly<Record<keyof QueueOptions, true>> = {
+  redis: true,
+  prefix: true,
+  concurrency: true,
+  concurrentWorkers: true,
+  jobTimeout: true,
+  blockingTimeout: true,
+  commandTimeout: true,
+  duplicateWhileProcessing: true,
+  jamGuardInterval: true,
+  jamGuardIdle: true,
+  errorLogSize: true,
+  errorLogTtl: true,
+  maxPayloadBytes: true,
+  stallTimeout: true,
+  defaultJobOptions: true,
+  backoffStrategy: true,
+};
 
 export interface ResolvedOptions {
   readonly redis: RedisConfig;
@@ -73,10 +151,41 @@ function fail(what: string, value: unknown, expected: string): never {
   throw new InvalidOptionError(`${what} must be ${expected}, got ${describe(value)}`);
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  return typeof value;
+/**
+ * Refuse keys of an options object that are not in `known`, suggesting the
+ * nearest known key: "unknown option `concurrncy`; did you mean `concurrency`?".
+ */
+export function checkKeys(what: string, opts: object, known: readonly string[]): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue;
+    const near = nearest(key, known);
+    const hint = near ? `; did you mean \`${near}\`?` : ` (${what} takes ${known.map((k) => `\`${k}\``).join(', ')})`;
+    throw new InvalidOptionError(`unknown ${what} \`${key}\`${hint}`);
+  }
+}
+
+/** The known key closest to `key`, if it is close enough to be a typo of it. */
+function nearest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === key.toLowerCase() ? 0 : distance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
 }
 
 function checkName(what: string, value: unknown): string {
@@ -86,8 +195,6 @@ function checkName(what: string, value: unknown): string {
   return value;
 }
 
-/** The longest delay Node's timers take (ms); a longer one fires at once. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function number(what: string, value: unknown, fallback: number, min: number, integer = true, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
@@ -96,11 +203,6 @@ function number(what: string, value: unknown, fallback: number, min: number, int
     fail(what, value, `${integer ? 'an integer' : 'a number'} ${range}`);
   }
   return value;
-}
-
-/** The `timeout` of close and stopProcessing: undefined (wait as long as it takes) or ms. */
-export function checkStopTimeout(value: unknown): number | undefined {
-  return value === undefined ? undefined : timer('timeout', value, 0, 0);
 }
 
 /** A duration in ms that becomes a timer. */
@@ -123,9 +225,12 @@ function redisConfig(value: unknown): RedisConfig {
 /** Validate a queue's name and options and fill in the defaults. */
 export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: string; options: ResolvedOptions } {
   checkName('queue name', name);
-  if (typeof opts !== 'object' || opts === null) fail('options', opts, 'an object');
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) fail('options', opts, 'an object');
+  checkKeys('option', opts, Object.keys(OPTION_KEYS));
   if (opts.concurrency !== undefined && opts.concurrentWorkers !== undefined && opts.concurrency !== opts.concurrentWorkers) {
-    throw new InvalidOptionError('concurrency and concurrentWorkers name the same option; give one');
+    throw new InvalidOptionError(
+      `concurrency and concurrentWorkers name the same option; give one (got ${describe(opts.concurrency)} and ${describe(opts.concurrentWorkers)})`,
+    );
   }
   const policy = opts.duplicateWhileProcessing ?? (defaults.duplicateWhileProcessing as DuplicatePolicy);
   if (policy !== 'ignore' && policy !== 'rerun') fail('duplicateWhileProcessing', policy, "'ignore' or 'rerun'");
@@ -151,4 +256,24 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
       backoffStrategy: opts.backoffStrategy === undefined || typeof opts.backoffStrategy === 'function' ? opts.backoffStrategy : fail('backoffStrategy', opts.backoffStrategy, 'a function (attempt, error) => ms'),
     },
   };
+}
+
+/**
+ * The options object of a method call (`{}` when left out): an object whose
+ * keys are all in `known`, else an InvalidArgumentError / InvalidOptionError.
+ */
+export function callOptions<T extends object>(call: string, opts: T | undefined, known: ReadonlyArray<keyof T & string>): Partial<T> {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new InvalidArgumentError(`${call} takes an options object, got ${describe(opts)}`);
+  }
+  checkKeys(`${call} option`, opts, known);
+  return opts;
+}
+
+/** A number in a method call's options: finite, at least `min`, an integer when asked. */
+export function checkCallNumber(call: string, name: string, value: unknown, min: number, integer: boolean): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    throw new InvalidOptionError(`${call} option \`${name}\` must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${describe(value)}`);
+  }
 }

@@ -6,12 +6,14 @@ import { EventEmitter } from 'node:events';
 import { ErrorReply, type RedisArgument } from 'redis';
 import { ActiveJob, Job, decodePayload, encodePayload } from './job.js';
 import { Connection, wrapError } from './connection.js';
-import { ForeignDataError, InvalidJobIdError, QueueClosedError } from './errors.js';
+import { AlreadyProcessingError, ForeignDataError, InvalidArgumentError, InvalidOptionError, QueueClosedError, describe } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
 import { checkJobOptions } from './job-options.js';
-import { checkStopTimeout, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
+import { callOptions, checkCallNumber, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
+import { MAX_TIMER_MS } from './util.js';
 import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
-import { Worker, type AsyncHandler, type CallbackHandler, type Handler, type WorkerHost } from './worker.js';
+import { Worker, type AsyncHandler, type CallbackHandler, type Handler } from './worker.js';
+import type { Jsonify } from './jsonify.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
 
@@ -43,18 +45,47 @@ export interface FailedJob<P = unknown> {
   /** failed and jammed runs since the ID was last added */
   count: number;
   lastError: JobErrorRecord | null;
-  payload: P | undefined;
+  /** as JSON gave it back; `undefined` when the stored payload is not readable */
+  payload: Jsonify<P> | undefined;
 }
 
+/** The events of a `Queue<P>` and their listeners' arguments. */
 export interface QueueEvents<P = unknown> {
+  /** a handler resolved (or called `done()`) and its result was written */
   completed: [job: ActiveJob<P>, result: unknown];
+  /** a handler threw, rejected, called `done(err)` or timed out, and the failure was written */
   failed: [job: ActiveJob<P>, error: Error];
+  /** a failed run with attempts left goes to scheduled (or queued) after `delay` ms */
   retrying: [job: ActiveJob<P>, error: Error, delay: number];
+  /** a handler stored progress with `job.updateProgress(value)` */
   progress: [job: ActiveJob<P>, value: unknown];
-  jammed: [jobs: Job<P>[]];
+  /** a jam guard sweep of this queue object requeued these jobs */
+  jammed: [jobs: Job<Jsonify<P>>[]];
+  /** this process's lease renewal recovered these stalled runs (back in the queue, or failed for good past their stallLimit) */
   stalled: [ids: string[]];
+  /** an error of the background work (fetching, reporting results, the periodic jam guard) */
   error: [error: Error];
+  /** a warning about the Redis setup (eviction enabled), once on connect */
   warning: [message: string];
+}
+
+/** A listener of a queue event. */
+export type QueueListener<P, E extends keyof QueueEvents<P>> = (...args: QueueEvents<P>[E]) => void;
+
+/**
+ * The typed listener methods of a queue (declared here, not taken from the
+ * generic EventEmitter typings, which older `@types/node` do not have): an
+ * unknown event name or a listener of the wrong shape is a type error.
+ */
+export interface Queue<P = unknown> {
+  on<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  once<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  off<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  addListener<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  removeListener<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  prependListener<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  prependOnceListener<E extends keyof QueueEvents<P>>(event: E, listener: QueueListener<P, E>): this;
+  emit<E extends keyof QueueEvents<P>>(event: E, ...args: QueueEvents<P>[E]): boolean;
 }
 
 interface PendingAdd {
@@ -73,7 +104,9 @@ const ADD_CHUNK = 1000;
 /** Failure records read or removed per script call (Lua takes some thousands of arguments at most). */
 const PAGE = 1000;
 
-export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements WorkerHost {
+// The worker and the jam guard use it as their WorkerHost (checked where they are made).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class Queue<P = unknown> extends EventEmitter {
   readonly name: string;
   readonly keys: QueueKeys;
   readonly options: ResolvedOptions;
@@ -118,7 +151,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    */
   addJob(job: Job<P>): Promise<AddOutcome> {
     try {
-      return this.enqueue([this.prepare(job)])[0];
+      return this.enqueue([this.prepare(job, 'addJob')])[0];
     } catch (err) {
       return Promise.reject(err);
     }
@@ -127,17 +160,20 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   /** Publish many jobs; all are checked first, so one bad job writes nothing. */
   addJobs(jobs: readonly Job<P>[]): Promise<AddOutcome[]> {
     try {
-      if (!Array.isArray(jobs)) throw new TypeError('addJobs takes an array of Job');
-      const prepared = jobs.map((j) => this.prepare(j));
+      this.#assertOpen('addJobs');
+      if (!Array.isArray(jobs)) throw new InvalidArgumentError(`addJobs takes an array of Job, got ${describe(jobs)}`);
+      const prepared = jobs.map((j, i) => this.prepare(j, `addJobs: jobs[${i}]`));
       return Promise.all(this.enqueue(prepared));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private prepare(job: Job<P>): Omit<PendingAdd, 'resolve' | 'reject'> {
-    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
-    if (!(job instanceof Job)) throw new InvalidJobIdError('addJob takes a Job: q.addJob(new Job(id, payload))');
+  private prepare(job: Job<P>, call: string): Omit<PendingAdd, 'resolve' | 'reject'> {
+    this.#assertOpen('addJob');
+    if (!(job instanceof Job)) {
+      throw new InvalidArgumentError(`${call} takes a Job, as in q.addJob(new Job(id, payload)); got ${describe(job)}`);
+    }
     let { stored, delay } = job.prepared;
     const defaults = this.options.defaultJobOptions;
     if (defaults) {
@@ -194,15 +230,17 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   process(handler: CallbackHandler<P>): void;
   process(handler: AsyncHandler<P>): void;
   process(handler: Handler<P>): void {
-    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
-    if (typeof handler !== 'function') throw new TypeError('process takes a handler function');
-    if (this.worker) throw new Error(`queue ${this.name} is already processing; create another queue object for another handler`);
+    this.#assertOpen('process');
+    if (typeof handler !== 'function') throw new InvalidArgumentError(`process takes a handler function, got ${describe(handler)}`);
+    if (this.worker) {
+      throw new AlreadyProcessingError(`queue ${JSON.stringify(this.name)} is already processing; create another queue object for another handler`);
+    }
     this.worker = new Worker(this, handler as Handler);
   }
 
   /** Stop fetching jobs; resolves when the running ones are done (or `timeout` ms pass). */
   async stopProcessing(options: { timeout?: number } = {}): Promise<void> {
-    const timeout = checkStopTimeout(options?.timeout);
+    const timeout = checkTimeout('stopProcessing', options);
     const worker = this.worker;
     if (!worker) return;
     await worker.stop(timeout);
@@ -214,12 +252,12 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    * the queue (their failure count goes up). Returns them. Runs one at a time
    * across all processes; a sweep that finds another running returns [].
    */
-  async jamGuard(idleSeconds: number): Promise<Job<P>[]> {
+  async jamGuard(idleSeconds: number): Promise<Job<Jsonify<P>>[]> {
+    this.#assertOpen('jamGuard');
     if (typeof idleSeconds !== 'number' || !Number.isFinite(idleSeconds) || idleSeconds < 0) {
-      throw new TypeError(`jamGuard takes the idle time in seconds (a number >= 0), got ${String(idleSeconds)}`);
+      throw new InvalidArgumentError(`jamGuard takes the idle time in seconds (a number >= 0), got ${describe(idleSeconds)}`);
     }
-    if (this.closing) throw new QueueClosedError(`queue ${this.name} is closed`);
-    const jobs = (await sweep(this, idleSeconds)) as Job<P>[];
+    const jobs = (await sweep(this, idleSeconds)) as Job<Jsonify<P>>[];
     if (jobs.length) this.emit('jammed', jobs);
     return jobs;
   }
@@ -245,28 +283,30 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
   }
 
   private async count(command: string, key: string): Promise<number> {
+    this.#assertOpen(`count${key.slice(key.lastIndexOf(':') + 1).replace(/^./, (c) => c.toUpperCase())}`);
     return Number(await this.command([command, key], `${command} ${key}`));
   }
 
   /** All the counts, read in one script so they agree with each other. */
   async stats(): Promise<QueueStats> {
+    this.#assertOpen('stats');
     const [queued, committed, processing, failed, scheduled] = ((await this.run('stats', [], 'reading stats')) as number[]).map(Number);
     return { queued, scheduled, committed, processing, failed };
   }
 
   /** Make a scheduled job run now (it joins the tail of the queue). Resolves whether it was scheduled. */
   async promote(id: string | number): Promise<boolean> {
+    this.#assertOpen('promote');
     const key = new Job(id).id;
     return Number(await this.run('promote', [key], 'promoting a job')) === 1;
   }
 
   /** Failure records, most failures first: until the ID is added again or removed. */
   async getFailed(options: { offset?: number; limit?: number } = {}): Promise<FailedJob<P>[]> {
-    const offset = options.offset ?? 0;
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1) {
-      throw new TypeError('getFailed takes { offset: integer >= 0, limit: integer >= 1 }');
-    }
+    this.#assertOpen('getFailed');
+    const { offset = 0, limit = 1000 } = callOptions('getFailed', options, ['offset', 'limit']);
+    checkCallNumber('getFailed', 'offset', offset, 0, true);
+    checkCallNumber('getFailed', 'limit', limit, 1, true);
     const out: FailedJob<P>[] = [];
     for (let at = offset; out.length < limit; ) {
       const page = Math.min(limit - out.length, PAGE);
@@ -277,7 +317,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
           id,
           count: Number(reply[i + 1]),
           lastError: parseRecord(reply[i + 2] as string | null),
-          payload: readablePayload(reply[i + 3] as string | null, this.keys.payload, id) as P | undefined,
+          payload: readablePayload(reply[i + 3] as string | null, this.keys.payload, id) as Jsonify<P> | undefined,
         });
       }
       if (reply.length / 4 < page) break;
@@ -288,6 +328,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
 
   /** Forget failure records. Resolves how many there were. */
   async removeFailed(...ids: Array<string | number>): Promise<number> {
+    this.#assertOpen('removeFailed');
     const list = ids.map((id) => new Job(id).id);
     let removed = 0;
     for (let i = 0; i < list.length; i += PAGE) {
@@ -302,11 +343,10 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    * same cron as the jam guard). Resolves how many it removed.
    */
   async trimFailed(options: { olderThan: number }): Promise<number> {
-    const { olderThan } = options ?? {};
-    if (typeof olderThan !== 'number' || !Number.isFinite(olderThan) || olderThan < 0) {
-      throw new TypeError('trimFailed takes { olderThan: seconds >= 0 }');
-    }
-    const cutoff = String(Date.now() - olderThan * 1000);
+    this.#assertOpen('trimFailed');
+    const { olderThan } = callOptions('trimFailed', options, ['olderThan']);
+    checkCallNumber('trimFailed', 'olderThan', olderThan, 0, false);
+    const cutoff = String(Date.now() - olderThan! * 1000);
     let removed = 0;
     for (let offset = 0; ; ) {
       const ids = (await this.command(['ZRANGE', this.keys.failed, String(offset), String(offset + PAGE - 1)], 'trimming failed jobs')) as string[];
@@ -324,7 +364,7 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
    */
   close(options: { timeout?: number } = {}): Promise<void> {
     try {
-      checkStopTimeout(options?.timeout);
+      checkTimeout('close', options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -338,6 +378,11 @@ export class Queue<P = unknown> extends EventEmitter<QueueEvents<P>> implements 
       await this.connection.release();
     })();
     return this.closing;
+  }
+
+  /** Every public call but close() and stopProcessing() refuses to run after close(). */
+  #assertOpen(call: string): void {
+    if (this.closing) throw new QueueClosedError(`queue ${JSON.stringify(this.name)} is closed; ${call}() cannot run after close()`);
   }
 
   // ---- WorkerHost and the plumbing under it
@@ -430,7 +475,24 @@ function parseRecord(json: string | null): JobErrorRecord | null {
   }
 }
 
-/** Create a queue object; many may share one queue name, in any number of processes. */
+/** The `timeout` of close() and stopProcessing(): ms >= 0, or left out to wait as long as it takes. */
+/** The `timeout` of close and stopProcessing: undefined (wait as long as it takes) or ms a timer can hold. */
+function checkTimeout(call: string, options: { timeout?: number }): number | undefined {
+  const { timeout } = callOptions(call, options, ['timeout']);
+  if (timeout === undefined) return undefined;
+  checkCallNumber(call, 'timeout', timeout, 0, false);
+  if (timeout > MAX_TIMER_MS) {
+    throw new InvalidOptionError(`${call} option \`timeout\` must be at most ${MAX_TIMER_MS} ms (what a timer can hold), got ${describe(timeout)}`);
+  }
+  return timeout;
+}
+
+/**
+ * Create a queue object; many may share one queue name, in any number of
+ * processes. `P` is the payload type: when it does not include `undefined`
+ * (`createQueue<{ n: number }>('q')`), every job must carry one and handlers
+ * get `Jsonify<P>`; the default, `unknown`, leaves payloads optional.
+ */
 export function createQueue<P = unknown>(name: string, opts?: QueueOptions): Queue<P> {
   return new Queue<P>(name, opts);
 }

@@ -1,5 +1,8 @@
 /** Small helpers shared by the core. */
 
+/** The longest delay Node's timers take (ms); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Delay before retry number `attempt` (0-based): exponential from 50 ms, capped at 5 s, with jitter. */
 export function backoff(attempt: number): number {
   const ceiling = Math.min(5000, 50 * 2 ** Math.min(attempt, 10));

@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ActiveJob, decodePayload, encodePayload } from './job.js';
-import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, UnrecoverableError } from './errors.js';
+import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, QueueClosedError, UnrecoverableError, describe } from './errors.js';
 import { backoffDelay, type StoredJobOptions } from './job-options.js';
 import type { RedisArgument } from 'redis';
 import type { ScriptName, ScriptReply } from './scripts.js';
@@ -137,7 +137,7 @@ export class Worker {
   private async abandon(): Promise<void> {
     this.abandoned = true;
     const live = [...this.runs].filter((r) => r.phase === 'running' || r.phase === 'overdue');
-    for (const run of live) run.job.abort(new ConvoyError(`the queue closed before job ${run.job.id} finished; it was handed back`));
+    for (const run of live) run.job.abort(new QueueClosedError(`the queue closed before job ${run.job.id} finished; it was handed back`));
     log('%s: handing back %d running jobs', this.host.keys.queued, live.length);
     for (let i = 0; i < live.length; i += MAX_BATCH) {
       const args = live.slice(i, i + MAX_BATCH).flatMap((r) => [r.job.id, r.token]);
@@ -248,7 +248,7 @@ export class Worker {
       job = new ActiveJob(id, payload, startedAt, failedBefore + 1, options, report);
     } catch (err) {
       broken = err instanceof ForeignDataError ? err : new ForeignDataError(keys.options, `the options of job ${JSON.stringify(id)} are not valid: ${(err as Error).message}`);
-      job = new ActiveJob(id, undefined, startedAt, failedBefore + 1, undefined, report);
+      job = new ActiveJob<unknown>(id, undefined, startedAt, failedBefore + 1, undefined, report);
     }
     const run: Run = { job, token, phase: 'running', lost: false, options, attempts: 0 };
     this.runs.add(run);
@@ -350,7 +350,7 @@ export class Worker {
     try {
       const ms = strategy(attempt, error);
       if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return Math.min(Math.round(ms), 2 ** 31 - 1);
-      this.host.onError(new ConvoyError(`backoffStrategy returned ${describeValue(ms)}, not ms >= 0; retrying job ${run.job.id} at once`), 'computing a backoff');
+      this.host.onError(new ConvoyError(`backoffStrategy returned ${describe(ms)}, not ms >= 0; retrying job ${run.job.id} at once`), 'computing a backoff');
     } catch (err) {
       this.host.onError(err, 'computing a backoff');
     }

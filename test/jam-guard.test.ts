@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import sinon from 'sinon';
-import { Job, type QueueOptions } from '../src/index.js';
+import { InvalidArgumentError, Job, type QueueOptions } from '../src/index.js';
 import { forEachBackend, assertInvariant, until, sleep, withTimeout } from './helpers/backends.js';
 
 /** A handler that holds each job until its gate opens. */
@@ -165,8 +165,8 @@ forEachBackend((test, ctx) => {
 
   test('jamGuard refuses a bad idle time', async (t) => {
     const q = ctx.queue();
-    await t.throwsAsync(q.jamGuard(-1), { instanceOf: TypeError });
-    await t.throwsAsync(q.jamGuard('5' as never), { instanceOf: TypeError });
+    await t.throwsAsync(q.jamGuard(-1), { instanceOf: InvalidArgumentError, message: /got -1$/ });
+    await t.throwsAsync(q.jamGuard('5' as never), { instanceOf: InvalidArgumentError, message: /got "5"$/ });
   });
 
   test('a worker process killed mid-job loses nothing: a sweep requeues the job and another worker runs it', async (t) => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Job, InvalidJobIdError, MAX_ID_BYTES } from '../src/index.js';
+import { Job, ConvoyError, InvalidArgumentError, InvalidJobIdError, MAX_ID_BYTES } from '../src/index.js';
 import { encodePayload } from '../src/job.js';
 import { InvalidPayloadError } from '../src/errors.js';
 
@@ -9,20 +9,22 @@ test('a numeric id is stored as its decimal string', (t) => {
   t.is(new Job('abc').id, 'abc');
 });
 
-for (const [label, bad] of [
-  ['undefined', undefined],
-  ['null', null],
-  ['an empty string', ''],
-  ['an object', { id: 1 }],
-  ['NaN', Number.NaN],
-  ['Infinity', Number.POSITIVE_INFINITY],
-  ['a boolean', true],
-  ['a lone surrogate', 'a\uD800'],
+for (const [label, bad, shown] of [
+  ['undefined', undefined, 'got undefined'],
+  ['null', null, 'got null'],
+  ['an empty string', '', 'got ""'],
+  ['an object', { id: 1 }, 'got an object'],
+  ['NaN', Number.NaN, 'got NaN'],
+  ['Infinity', Number.POSITIVE_INFINITY, 'got Infinity'],
+  ['a boolean', true, 'got true'],
+  ['a lone surrogate', 'a\uD800', 'got "a\\ud800"'],
 ] as const) {
-  test(`an id that is ${label} throws a TypeError`, (t) => {
+  test(`an id that is ${label} throws an InvalidJobIdError that quotes it`, (t) => {
     const err = t.throws(() => new Job(bad as never), { instanceOf: InvalidJobIdError });
-    t.true(err instanceof TypeError);
+    t.true(err instanceof InvalidArgumentError);
+    t.true(err instanceof ConvoyError);
     t.regex(err.message, /job id/);
+    t.true(err.message.includes(shown), err.message);
   });
 }
 

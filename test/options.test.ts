@@ -1,6 +1,6 @@
 import test from 'ava';
 import { resolveOptions } from '../src/options.js';
-import { InvalidOptionError } from '../src/index.js';
+import { ConvoyError, InvalidArgumentError, InvalidOptionError } from '../src/index.js';
 import defaults from '../config/default.json' with { type: 'json' };
 
 test('defaults come from config/default.json', (t) => {
@@ -61,6 +61,39 @@ for (const [label, name, opts] of [
 ] as const) {
   test(`${label} is refused at creation`, (t) => {
     const err = t.throws(() => resolveOptions(name as never, opts as never), { instanceOf: InvalidOptionError });
-    t.true(err instanceof TypeError);
+    t.true(err instanceof InvalidArgumentError);
+    t.true(err instanceof ConvoyError);
   });
 }
+
+test('a bad option value is quoted as given: a string in quotes, a number bare', (t) => {
+  t.throws(() => resolveOptions('q', { jobTimeout: '100' as never }), { instanceOf: InvalidOptionError, message: 'jobTimeout must be an integer >= 0, got "100"' });
+  t.throws(() => resolveOptions('q', { concurrency: 1.5 }), { instanceOf: InvalidOptionError, message: 'concurrency must be an integer >= 1, got 1.5' });
+  t.throws(() => resolveOptions('q', { prefix: [] as never }), { instanceOf: InvalidOptionError, message: /got an array$/ });
+});
+
+for (const [given, message] of [
+  ['concurrncy', 'unknown option `concurrncy`; did you mean `concurrency`?'],
+  ['Concurrency', 'unknown option `Concurrency`; did you mean `concurrency`?'],
+  ['jobtimeout', 'unknown option `jobtimeout`; did you mean `jobTimeout`?'],
+  ['maxPayloadByte', 'unknown option `maxPayloadByte`; did you mean `maxPayloadBytes`?'],
+  ['stalTimeout', 'unknown option `stalTimeout`; did you mean `stallTimeout`?'],
+] as const) {
+  test(`an unknown option ${given} is refused with the nearest known one`, (t) => {
+    t.throws(() => resolveOptions('q', { [given]: 4 } as never), { instanceOf: InvalidOptionError, message });
+  });
+}
+
+test('an unknown option with no near known one is refused with the list of options', (t) => {
+  const err = t.throws(() => resolveOptions('q', { attempts: 3 } as never), { instanceOf: InvalidOptionError });
+  t.regex(err.message, /^unknown option `attempts` \(option takes `redis`, `prefix`, .*`stallTimeout`\)$/);
+});
+
+test('an unknown option is refused even when its value is undefined', (t) => {
+  t.throws(() => resolveOptions('q', { retries: undefined } as never), { instanceOf: InvalidOptionError, message: /`retries`/ });
+});
+
+test('stallTimeout is a known option with its default in config/default.json', (t) => {
+  t.notThrows(() => resolveOptions('q', { stallTimeout: 10_000 }));
+  t.is(defaults.stallTimeout, 30_000);
+});

@@ -5,7 +5,8 @@
  */
 /** Anything with EventEmitter-style `on`: the libraries' queue and worker objects. */
 export interface Emitter {
-  on(event: string, listener: (...args: never[]) => void): unknown;
+  // any[]: a listener of any shape, as EventEmitter types it (never[] would refuse typed overloads such as a Queue's)
+  on(event: string, listener: (...args: any[]) => void): unknown;
 }
 
 export class Completions {
