@@ -6,6 +6,7 @@ export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
 export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents } from './queue.js';
 export type { QueueOptions, RedisConfig, DuplicatePolicy } from './options.js';
 export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
+export type { JobInfo, JobState, WorkerInfo } from './manage.js';
 export type { QueueKeys } from './keys.js';
 export { queueKeys } from './keys.js';
 export {
@@ -17,6 +18,7 @@ export {
   InvalidPayloadError,
   JobExpiredError,
   JobTimeoutError,
+  QueueBusyError,
   QueueClosedError,
   UnrecoverableError,
 } from './errors.js';
