@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import { hostname } from 'node:os';
 import sinon from 'sinon';
-import { ActiveJob, ForeignDataError, InvalidJobIdError, InvalidOptionError, Job, QueueBusyError, QueueClosedError, type Queue } from '../src/index.js';
+import { ActiveJob, ForeignDataError, InvalidJobIdError, InvalidOptionError, Job, QueueBusyError, QueueClosedError, type Queue, type WorkerInfo } from '../src/index.js';
 import { KEY_NAMES } from '../src/keys.js';
 import { forEachBackend, assertInvariant, until, sleep } from './helpers/backends.js';
 
@@ -180,7 +180,8 @@ forEachBackend((test, ctx) => {
   });
 
   test('removeJob during a run cancels it: the signal aborts within a renewal, the late result changes nothing, the ID can be added again', async (t) => {
-    const q = ctx.queue({ jobTimeout: 0, stallTimeout: 600 });
+    // renewals every 400 ms; short enough to see, long enough that a busy machine does not lapse the lease
+    const q = ctx.queue({ jobTimeout: 0, stallTimeout: 1200 });
     const completed = sinon.spy();
     const failed = sinon.spy();
     q.on('completed', completed);
@@ -207,7 +208,7 @@ forEachBackend((test, ctx) => {
     t.is(await q.getJob('r'), null);
     t.deepEqual((await keysOf(q)).filter((n) => !['wake', 'workers', 'workerinfo'].includes(n)), [], 'nothing kept for it');
     await until(() => abortedAt > 0, BOUND, "the removed run's signal to abort");
-    t.log(`aborted ${abortedAt - removedAt} ms after removeJob (renewals every 200 ms)`);
+    t.log(`aborted ${abortedAt - removedAt} ms after removeJob (renewals every 400 ms)`);
     t.regex(String((reason as Error).message), /removed/);
     // its late completion changes nothing
     finish();
@@ -405,7 +406,7 @@ forEachBackend((test, ctx) => {
   });
 
   test('obliterate refuses while jobs are processing, unless forced; a forced one cancels the runs', async (t) => {
-    const q = ctx.queue({ jobTimeout: 0, stallTimeout: 600 });
+    const q = ctx.queue({ jobTimeout: 0, stallTimeout: 1200 });
     const completed = sinon.spy();
     q.on('completed', completed);
     const h = holder();
@@ -428,7 +429,8 @@ forEachBackend((test, ctx) => {
   // ---- getWorkers
 
   test('getWorkers shows a live worker with its running IDs', async (t) => {
-    const q = ctx.queue({ jobTimeout: 0, stallTimeout: 600, concurrency: 3 });
+    // renewals every second: a starved event loop on a busy machine must not lapse the leases
+    const q = ctx.queue({ jobTimeout: 0, stallTimeout: 3000, concurrency: 3 });
     t.deepEqual(await q.getWorkers(), []);
     const h = holder();
     q.process(h.handler);
@@ -437,11 +439,14 @@ forEachBackend((test, ctx) => {
     t.deepEqual([idle.host, idle.pid, idle.concurrency, idle.running], [hostname(), process.pid, 3, []]);
     await q.addJobs([new Job('a'), new Job('b')]);
     await until(() => h.started.length === 2, BOUND, 'both jobs to start');
-    await until(async () => (await q.getWorkers())[0]?.running.length === 2, BOUND, 'a renewal to list the running IDs');
-    const [busy] = await q.getWorkers();
-    t.deepEqual(busy.running.sort(), ['a', 'b']);
-    t.is(busy.id, idle.id);
-    t.true(Math.abs(busy.lastSeen - Date.now()) < 5000, String(busy.lastSeen));
+    let busy: WorkerInfo | undefined;
+    await until(async () => {
+      [busy] = await q.getWorkers();
+      return busy?.running.length === 2;
+    }, BOUND, 'a renewal to list the running IDs');
+    t.deepEqual(busy!.running.sort(), ['a', 'b']);
+    t.is(busy!.id, idle.id);
+    t.true(Math.abs(busy!.lastSeen - Date.now()) < 5000, String(busy!.lastSeen));
     h.release('a');
     h.release('b');
   });
