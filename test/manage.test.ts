@@ -260,8 +260,8 @@ forEachBackend((test, ctx) => {
     const q = ctx.queue({ concurrency: 10 });
     const ran = new Map<string, number>();
     const ids = Array.from({ length: 60 }, (_, i) => `d${i}`);
-    // due over the next 300 ms; promotes go out meanwhile, some before and some after the claim
-    await q.addJobs(ids.map((id, i) => new Job(id, undefined, { delay: 5 * i })));
+    // due over the next 300 ms; each promote goes out about 10 ms before its due time, so some win and some find it claimed
+    await q.addJobs(ids.map((id, i) => new Job(id, undefined, { delay: 5 * i + 10 })));
     q.process(async (job) => {
       ran.set(job.id, (ran.get(job.id) ?? 0) + 1);
     });
