@@ -105,3 +105,8 @@ export class UnrecoverableError extends ConvoyError {
 export class JobExpiredError extends ConvoyError {
   override name = 'JobExpiredError';
 }
+
+/** obliterate() was refused: jobs are processing (pass `{ force: true }` to obliterate all the same). */
+export class QueueBusyError extends ConvoyError {
+  override name = 'QueueBusyError';
+}

@@ -11,6 +11,7 @@ import {
   InvalidPayloadError,
   JobExpiredError,
   JobTimeoutError,
+  QueueBusyError,
   QueueClosedError,
   UnrecoverableError,
 } from './errors.js';
@@ -22,6 +23,7 @@ export type { Jsonify } from './jsonify.js';
 export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents, QueueListener } from './queue.js';
 export type { QueueOptions, ResolvedOptions, RedisConfig, DuplicatePolicy } from './options.js';
 export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
+export type { JobInfo, JobState, WorkerInfo } from './manage.js';
 export type { QueueKeys } from './keys.js';
 export { queueKeys } from './keys.js';
 export {
@@ -35,6 +37,7 @@ export {
   InvalidPayloadError,
   JobExpiredError,
   JobTimeoutError,
+  QueueBusyError,
   QueueClosedError,
   UnrecoverableError,
 };
@@ -48,6 +51,7 @@ const errors = {
   InvalidOptionError,
   AlreadyProcessingError,
   QueueClosedError,
+  QueueBusyError,
   ConnectionError,
   JobTimeoutError,
   JobExpiredError,

@@ -45,7 +45,7 @@ export interface StoredJobOptions {
   expiresAt?: number;
 }
 
-const KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'stallLimit', 'timeout', 'expiresAt'] as const;
+export const JOB_OPTION_KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'stallLimit', 'timeout', 'expiresAt'] as const;
 
 function bad(what: string, value: unknown, expected: string): never {
   throw new InvalidOptionError(`job option ${what} must be ${expected}, got ${describe(value)}`);
@@ -92,8 +92,8 @@ export function checkJobOptions(options: unknown): { stored?: StoredJobOptions; 
   }
   const o = options as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!(KEYS as readonly string[]).includes(k)) {
-      throw new InvalidOptionError(`unknown job option ${JSON.stringify(k)}; the job options are ${KEYS.join(', ')}`);
+    if (!(JOB_OPTION_KEYS as readonly string[]).includes(k)) {
+      throw new InvalidOptionError(`unknown job option ${JSON.stringify(k)}; the job options are ${JOB_OPTION_KEYS.join(', ')}`);
     }
   }
   if (o.delay !== undefined && o.runAt !== undefined) {

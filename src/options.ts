@@ -5,7 +5,7 @@
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import defaults from '../config/default.json' with { type: 'json' };
 import { InvalidArgumentError, InvalidOptionError, describe } from './errors.js';
-import { checkJobOptions, type JobOptions } from './job-options.js';
+import { JOB_OPTION_KEYS, checkJobOptions, type JobOptions } from './job-options.js';
 import { MAX_TIMER_MS } from './util.js';
 
 /** Where Redis is: a URL, node-redis client options, or a cluster. */
@@ -226,6 +226,11 @@ function redisConfig(value: unknown): RedisConfig {
 export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: string; options: ResolvedOptions } {
   checkName('queue name', name);
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) fail('options', opts, 'an object');
+  for (const key of Object.keys(opts)) {
+    if (!(key in OPTION_KEYS) && (JOB_OPTION_KEYS as readonly string[]).includes(key)) {
+      throw new InvalidOptionError(`unknown option \`${key}\`; it is a job option: give it to \`new Job(id, payload, { ${key} })\` or in \`defaultJobOptions\``);
+    }
+  }
   checkKeys('option', opts, Object.keys(OPTION_KEYS));
   if (opts.concurrency !== undefined && opts.concurrentWorkers !== undefined && opts.concurrency !== opts.concurrentWorkers) {
     throw new InvalidOptionError(

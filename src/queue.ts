@@ -16,6 +16,9 @@ import { Worker, type AsyncHandler, type CallbackHandler, type Handler } from '.
 import type { Jsonify } from './jsonify.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
+import { JobManager, type JobInfo, type JobState, type WorkerInfo } from './manage.js';
+
+export type { JobInfo, JobState, WorkerInfo } from './manage.js';
 
 /** What happened to an added job: queued now, scheduled now, already waiting (queued or scheduled), or running right now. */
 export type AddOutcome = 'queued' | 'scheduled' | 'committed' | 'processing';
@@ -119,6 +122,7 @@ export class Queue<P = unknown> extends EventEmitter {
   private jamTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
   private readonly onConnectionError = (err: Error) => this.onError(err, 'redis connection');
+  private readonly manager = new JobManager<P>(this, () => this.closing !== undefined);
 
   constructor(name: string, opts: QueueOptions = {}) {
     super();
@@ -355,6 +359,82 @@ export class Queue<P = unknown> extends EventEmitter {
       removed += gone;
       offset += ids.length - gone;
     }
+  }
+
+  // ---- managing jobs by ID (src/manage.ts)
+
+  /**
+   * What the queue keeps for one ID, read in one step: its state (processing,
+   * else scheduled, else queued; or failed when only a failure record is left),
+   * payload, options, `attempt` (runs so far: failed runs plus the current
+   * one), and per state `runAt`, `startedAt` and `progress`, or `lastError`.
+   * `addedAt` is not kept (a job without options costs only its ID), so it is
+   * undefined. Resolves null for an ID that is not in the queue. A payload that
+   * is not JSON rejects with a ForeignDataError.
+   */
+  getJob(id: string | number): Promise<JobInfo<P> | null> {
+    return this.manager.getJob(id);
+  }
+
+  /**
+   * A page of the jobs in one state, in its own order: queued next first,
+   * scheduled earliest due first, processing oldest claim first, failed as
+   * getFailed (most failures first). `limit` defaults to 1000; Redis is read
+   * 1000 jobs per call, so a longer list is not one snapshot. A payload that
+   * is not JSON is listed as undefined.
+   */
+  listJobs(state: JobState, options: { offset?: number; limit?: number } = {}): Promise<JobInfo<P>[]> {
+    return this.manager.listJobs(state, options);
+  }
+
+  /**
+   * Take an ID out of whatever state it is in, with everything kept for it
+   * (payload, options, attempts, failure record), in one step. A processing
+   * run is cancelled: its result changes nothing and its handler's `signal`
+   * aborts at its worker's next lease renewal (within stallTimeout / 3).
+   * Resolves whether the ID was in the queue. Removing a queued ID costs
+   * O(length of the queue) in Redis (LREM).
+   */
+  removeJob(id: string | number): Promise<boolean> {
+    return this.manager.removeJob(id);
+  }
+
+  /**
+   * Failed IDs go back to the tail of the queue with fresh attempts (payload
+   * and options kept); with no IDs, every failure record, 1000 per call. An ID
+   * added again meanwhile only loses its failure record. Resolves how many
+   * went back to the queue.
+   */
+  retryFailed(...ids: Array<string | number>): Promise<number> {
+    return this.manager.retryFailed(ids);
+  }
+
+  /**
+   * Remove every waiting job (queued and scheduled) with what is kept for it,
+   * 1000 of each per call; running jobs go on. Resolves how many it removed.
+   */
+  drain(): Promise<number> {
+    return this.manager.drain();
+  }
+
+  /**
+   * Delete every key of the queue, in one script (UNLINK: Redis frees big keys
+   * in the background). Rejects with a QueueBusyError while jobs are
+   * processing, unless `force`: then their runs are cancelled as by removeJob.
+   * Live workers write their registry entry again at their next renewal.
+   */
+  obliterate(options: { force?: boolean } = {}): Promise<void> {
+    return this.manager.obliterate(options);
+  }
+
+  /**
+   * The live workers of the queue, most recently seen first: those that
+   * renewed their leases within the last 2 × stallTimeout (of this queue
+   * object, so give all queue objects of a queue the same stallTimeout). A
+   * worker that dies drops out within that time.
+   */
+  getWorkers(): Promise<WorkerInfo[]> {
+    return this.manager.getWorkers();
   }
 
   /**

@@ -45,7 +45,8 @@ function build(name: string) {
   return { keys, definition };
 }
 
-const NAMES = ['add', 'claim', 'complete', 'fail', 'renew', 'release', 'promote', 'progress', 'sweep', 'unlock', 'removeFailed', 'failed', 'stats'] as const;
+const NAMES = ['add', 'claim', 'complete', 'fail', 'renew', 'release', 'promote', 'progress', 'sweep', 'unlock', 'removeFailed', 'failed', 'stats',
+  'getJob', 'listJobs', 'removeJob', 'retryFailed', 'drain', 'obliterate', 'workers'] as const;
 export type ScriptName = (typeof NAMES)[number];
 
 const built = Object.fromEntries(

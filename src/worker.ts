@@ -470,7 +470,7 @@ export class Worker {
         chunk.forEach((run, k) => {
           if (flags[k] === '1' || run.lost) return;
           run.lost = true;
-          run.job.abort(new ConvoyError(`job ${run.job.id} was taken from this worker (its lease lapsed or the jam guard requeued it)`));
+          run.job.abort(new ConvoyError(`job ${run.job.id} was taken from this worker (its lease lapsed, the jam guard requeued it or it was removed)`));
         });
         const stalled = [...(reply[1] as ScriptReply[]), ...(reply[2] as ScriptReply[])].map(String);
         if (stalled.length) this.host.onStalled(stalled);

@@ -523,7 +523,7 @@ forEachBackend((test, ctx) => {
   }
 
   // Each script, with arguments that make it write to every key it can write.
-  const calls: Array<[ScriptName, string[]]> = [
+  const calls: Array<[ScriptName, string[], string?]> = [
     ['add', ['rerun', '5', 'a', 'c', 'e', 'new', 'later', '4', '{"p":1}', '{"attempts":2}', '', '5', '', '', '500']],
     ['claim', ['2', '1', '30000']],
     ['complete', ['1', '1', '30000', 'c', TOKEN]],
@@ -535,10 +535,18 @@ forEachBackend((test, ctx) => {
     ['sweep', ['L', '0', '10', '10', '100', '30000']],
     ['removeFailed', ['', 'e']],
     ['unlock', ['L']],
+    ['removeJob', ['c'], 'a processing ID'],
+    ['removeJob', ['a'], 'a queued ID'],
+    ['removeJob', ['s'], 'a scheduled ID'],
+    ['removeJob', ['e'], 'a failed ID'],
+    ['retryFailed', ['1000', 'e']],
+    ['retryFailed', ['1000'], 'all'],
+    ['drain', ['1000']],
+    ['obliterate', ['1']],
   ];
 
-  for (const [script, args] of calls) {
-    test(`${script}: foreign data in any key fails the call with ForeignDataError and changes nothing`, async (t) => {
+  for (const [script, args, label] of calls) {
+    test(`${script}${label ? ` (${label})` : ''}: foreign data in any key fails the call with ForeignDataError and changes nothing`, async (t) => {
       for (const [key, emptyQueue] of KEY_NAMES.flatMap((k) => [[k, false], [k, true]] as const)) {
         const q = ctx.queue();
         q.on('error', () => undefined);

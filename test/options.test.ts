@@ -67,7 +67,7 @@ for (const [label, name, opts] of [
 }
 
 test('a bad option value is quoted as given: a string in quotes, a number bare', (t) => {
-  t.throws(() => resolveOptions('q', { jobTimeout: '100' as never }), { instanceOf: InvalidOptionError, message: 'jobTimeout must be an integer >= 0, got "100"' });
+  t.throws(() => resolveOptions('q', { jobTimeout: '100' as never }), { instanceOf: InvalidOptionError, message: 'jobTimeout must be an integer from 0 to 2147483647, got "100"' });
   t.throws(() => resolveOptions('q', { concurrency: 1.5 }), { instanceOf: InvalidOptionError, message: 'concurrency must be an integer >= 1, got 1.5' });
   t.throws(() => resolveOptions('q', { prefix: [] as never }), { instanceOf: InvalidOptionError, message: /got an array$/ });
 });
@@ -85,8 +85,15 @@ for (const [given, message] of [
 }
 
 test('an unknown option with no near known one is refused with the list of options', (t) => {
-  const err = t.throws(() => resolveOptions('q', { attempts: 3 } as never), { instanceOf: InvalidOptionError });
-  t.regex(err.message, /^unknown option `attempts` \(option takes `redis`, `prefix`, .*`stallTimeout`\)$/);
+  const err = t.throws(() => resolveOptions('q', { retries: 3 } as never), { instanceOf: InvalidOptionError });
+  t.regex(err.message, /^unknown option `retries` \(option takes `redis`, `prefix`, .*`backoffStrategy`\)$/);
+});
+
+test('a job option given to the queue is refused with where it belongs', (t) => {
+  t.throws(() => resolveOptions('q', { attempts: 3 } as never), {
+    instanceOf: InvalidOptionError,
+    message: 'unknown option `attempts`; it is a job option: give it to `new Job(id, payload, { attempts })` or in `defaultJobOptions`',
+  });
 });
 
 test('an unknown option is refused even when its value is undefined', (t) => {

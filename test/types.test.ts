@@ -42,12 +42,12 @@ test.serial('an unknown event name or option gives a readable type error', async
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ ...STRICT_CONSUMER, compilerOptions: { ...STRICT_CONSUMER.compilerOptions, skipLibCheck: true }, include: ['*.ts'] }));
   writeFileSync(
     join(dir, 'app.ts'),
-    ["import { createQueue } from 'convoy-queue';", "createQueue('q').on('progress', () => undefined);", "createQueue('q', { concurrncy: 4 });", ''].join('\n'),
+    ["import { createQueue } from 'convoy-queue';", "createQueue('q').on('progres', () => undefined);", "createQueue('q', { concurrncy: 4 });", ''].join('\n'),
   );
   const result = await typecheck(dir);
   const out = result.stdout + result.stderr;
   t.not(result.code, 0);
-  t.regex(out, /app\.ts\(2,\d+\): error TS2345: Argument of type '"progress"' is not assignable to parameter of type 'keyof QueueEvents<\w*>'/, out);
+  t.regex(out, /app\.ts\(2,\d+\): error TS2345: Argument of type '"progres"' is not assignable to parameter of type 'keyof QueueEvents<\w*>'/, out);
   t.notRegex(out, /type 'never'/, out);
   t.regex(out, /app\.ts\(3,\d+\): .*'concurrncy' does not exist in type 'QueueOptions'\. Did you mean to write 'concurrency'\?/, out);
 });

@@ -172,7 +172,7 @@ const onWarning = (message: string): void => void message;
 expectTypeOf(typed.on('warning', onWarning)).toEqualTypeOf<Queue<{ when: Date; n: number }>>();
 typed.off('warning', onWarning).removeListener('warning', onWarning);
 // @ts-expect-error an unknown event name
-typed.on('progress', () => undefined);
+typed.on('progres', () => undefined);
 // @ts-expect-error an unknown event name, on once too
 loose.once('complete', () => undefined);
 // @ts-expect-error a listener of the wrong shape

@@ -1,0 +1,41 @@
+-- remove-job: take an ID out of whatever state it is in (queued, scheduled,
+-- processing or failed), with everything kept for it.
+-- KEYS: queued committed scheduled processing leases rerun progress payload options attempts stalls failed failinfo
+-- ARGV: id
+-- INCLUDE: present
+-- Returns 1 when the ID was in the queue (committed or failed), 0 otherwise.
+-- Keeps: the ID leaves committed together with the one state it was in, so
+-- the invariant holds. A processing run is cancelled: with no processing entry
+-- its claim token matches nothing, so its late result changes nothing and its
+-- worker's next renewal aborts its signal. Every key is read before the first
+-- write. Removing a queued ID is an LREM: O(length of the queue).
+local id = ARGV[1]
+local committed = redis.call('SISMEMBER', K.committed, id) == 1
+local processing = redis.call('ZSCORE', K.processing, id)
+local scheduled = redis.call('ZSCORE', K.scheduled, id)
+local failed = redis.call('ZSCORE', K.failed, id)
+redis.call('LLEN', K.queued)
+present(K.leases, 'zset')
+present(K.failinfo, 'hash')
+local o = optional({ 'rerun', 'progress', 'payload', 'options', 'attempts', 'stalls' })
+if not committed and not processing and not scheduled and not failed then return 0 end
+
+if processing then
+  redis.call('ZREM', K.processing, id)
+  redis.call('ZREM', K.leases, id)
+  if o.rerun then redis.call('SREM', K.rerun, id) end
+  if o.progress then redis.call('HDEL', K.progress, id) end
+elseif scheduled then
+  redis.call('ZREM', K.scheduled, id)
+elseif committed then
+  redis.call('LREM', K.queued, 0, id)
+end
+if committed then redis.call('SREM', K.committed, id) end
+for _, name in ipairs({ 'payload', 'options', 'attempts', 'stalls' }) do
+  if o[name] then redis.call('HDEL', K[name], id) end
+end
+if failed then
+  redis.call('ZREM', K.failed, id)
+  redis.call('HDEL', K.failinfo, id)
+end
+return 1
