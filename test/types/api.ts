@@ -37,6 +37,9 @@ expectTypeOf<keyof typeof api>().toEqualTypeOf<
   | 'QueueClosedError'
   | 'ConnectionError'
   | 'JobTimeoutError'
+  | 'JobExpiredError'
+  | 'UnrecoverableError'
+  | 'QueueBusyError'
   | 'ForeignDataError'
 >();
 expectTypeOf<keyof typeof Convoy>().toEqualTypeOf<'createQueue' | 'Job' | 'Queue' | 'errors'>();
@@ -50,6 +53,9 @@ expectTypeOf<keyof typeof Convoy.errors>().toEqualTypeOf<
   | 'QueueClosedError'
   | 'ConnectionError'
   | 'JobTimeoutError'
+  | 'JobExpiredError'
+  | 'UnrecoverableError'
+  | 'QueueBusyError'
   | 'ForeignDataError'
 >();
 expectTypeOf(new Convoy.errors.QueueClosedError('x')).toMatchTypeOf<ConvoyError>();
@@ -67,6 +73,7 @@ expectTypeOf<OwnMembers<Queue>>().toEqualTypeOf<
   | 'stopProcessing'
   | 'jamGuard'
   | 'countQueued'
+  | 'countScheduled'
   | 'countCommitted'
   | 'countProcessing'
   | 'countFailed'
@@ -74,12 +81,31 @@ expectTypeOf<OwnMembers<Queue>>().toEqualTypeOf<
   | 'getFailed'
   | 'removeFailed'
   | 'trimFailed'
+  | 'promote'
+  | 'getJob'
+  | 'listJobs'
+  | 'removeJob'
+  | 'retryFailed'
+  | 'drain'
+  | 'obliterate'
+  | 'getWorkers'
   | 'close'
 >();
-type Internals = 'run' | 'command' | 'connection' | 'onError' | 'onCompleted' | 'onFailed' | 'worker' | 'closing';
+type Internals =
+  | 'run'
+  | 'command'
+  | 'connection'
+  | 'onError'
+  | 'onCompleted'
+  | 'onFailed'
+  | 'onRetrying'
+  | 'onProgress'
+  | 'onStalled'
+  | 'worker'
+  | 'closing';
 expectTypeOf<Extract<keyof Queue, Internals>>().toBeNever();
-expectTypeOf<keyof ActiveJob>().toEqualTypeOf<'id' | 'payload' | 'startedAt' | 'signal'>();
-expectTypeOf<keyof Job>().toEqualTypeOf<'id' | 'payload'>();
+expectTypeOf<keyof ActiveJob>().toEqualTypeOf<'id' | 'payload' | 'options' | 'startedAt' | 'attempt' | 'signal' | 'updateProgress'>();
+expectTypeOf<keyof Job>().toEqualTypeOf<'id' | 'payload' | 'options'>();
 expectTypeOf<keyof QueueOptions>().toEqualTypeOf<
   | 'redis'
   | 'prefix'
@@ -94,6 +120,8 @@ expectTypeOf<keyof QueueOptions>().toEqualTypeOf<
   | 'errorLogSize'
   | 'errorLogTtl'
   | 'maxPayloadBytes'
+  | 'defaultJobOptions'
+  | 'backoffStrategy'
   | 'stallTimeout'
 >();
 
@@ -154,7 +182,15 @@ expectTypeOf(new Job(1, { n: 1 }).payload).toEqualTypeOf<{ n: number }>();
 expectTypeOf(new Job('x').id).toBeString();
 
 // ---- Events: names and listener arguments.
-expectTypeOf<keyof QueueEvents>().toEqualTypeOf<'completed' | 'failed' | 'jammed' | 'error' | 'warning'>();
+expectTypeOf<keyof QueueEvents>().toEqualTypeOf<
+  'completed' | 'failed' | 'retrying' | 'progress' | 'jammed' | 'stalled' | 'error' | 'warning'
+>();
+typed.on('retrying', (job, error, delay) => {
+  expectTypeOf(job.attempt).toBeNumber();
+  expectTypeOf(error).toEqualTypeOf<Error>();
+  expectTypeOf(delay).toBeNumber();
+});
+typed.on('stalled', (ids) => expectTypeOf(ids).toEqualTypeOf<string[]>());
 typed.on('completed', (job, result) => {
   expectTypeOf(job).toEqualTypeOf<ActiveJob<{ when: Date; n: number }>>();
   expectTypeOf(job.payload.when).toBeString();
