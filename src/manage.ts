@@ -34,9 +34,9 @@ export interface JobInfo<P = unknown> {
    */
   attempt: number;
   /**
-   * When it was added (ms since the epoch). Not kept by the queue: a job
-   * without options costs no more memory than its ID (and payload), so this is
-   * always undefined for now; the field is here for a future add-time record.
+   * When it was added (ms since the epoch, the producer's clock): kept with the
+   * options of jobs added with options. A job without options keeps nothing
+   * but its ID (and payload), so it has no addedAt.
    */
   addedAt?: number;
   /** scheduled: when it falls due (ms since the epoch, Redis clock). */
@@ -116,13 +116,15 @@ export class JobManager<P = unknown> {
   private info(id: string, state: JobState, reply: ScriptReply[], at: number, strict: boolean): JobInfo<P> {
     const { keys } = this.host;
     const [score, payload, options, failedRuns, progress, lastError] = reply.slice(at, at + FIELDS - 1) as Array<string | null>;
+    const { addedAt, ...kept } = (decode(options, keys.options, id, strict) as (StoredJobOptions & { addedAt?: number }) | undefined) ?? {};
     const job: JobInfo<P> = {
       id,
       state,
       payload: decode(payload, keys.payload, id, strict) as P | undefined,
-      options: (decode(options, keys.options, id, strict) as StoredJobOptions | undefined) ?? {},
+      options: kept,
       attempt: Number(failedRuns ?? 0) + (state === 'processing' ? 1 : 0),
     };
+    if (typeof addedAt === 'number') job.addedAt = addedAt;
     if (state === 'scheduled') job.runAt = Number(score);
     if (state === 'processing') {
       job.startedAt = Math.floor(Number(score) / 1000);

@@ -189,7 +189,8 @@ export class Queue<P = unknown> extends EventEmitter {
     return {
       id: job.id,
       payload: encodePayload(job.payload, this.options.maxPayloadBytes),
-      options: stored ? JSON.stringify(stored) : '',
+      // Jobs with options also keep when they were added (getJob's addedAt).
+      options: stored ? JSON.stringify({ ...stored, addedAt: Date.now() }) : '',
       delay,
     };
   }

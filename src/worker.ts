@@ -244,7 +244,10 @@ export class Worker {
     const report = (value: unknown) => this.progress(run, value);
     try {
       payload = decodePayload(payloadJson, keys.payload, id);
-      if (optionsJson !== null) options = decodePayload(optionsJson, keys.options, id) as StoredJobOptions;
+      if (optionsJson !== null) {
+        const { addedAt: _, ...kept } = decodePayload(optionsJson, keys.options, id) as StoredJobOptions & { addedAt?: number };
+        options = kept;
+      }
       job = new ActiveJob(id, payload, startedAt, failedBefore + 1, options, report);
     } catch (err) {
       broken = err instanceof ForeignDataError ? err : new ForeignDataError(keys.options, `the options of job ${JSON.stringify(id)} are not valid: ${(err as Error).message}`);

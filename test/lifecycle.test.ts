@@ -219,7 +219,10 @@ forEachBackend((test, ctx) => {
     t.is(await q.addJob(new Job('d1')), 'scheduled');
     t.is(await q.addJob(new Job('d2', undefined, { delay: 0 })), 'queued', "the job's own delay wins");
     const stored = await ctx.backend.inspect.hGetAll(q.keys.options);
-    t.deepEqual(JSON.parse(stored.d2), { attempts: 2 });
+    const { addedAt, ...kept } = JSON.parse(stored.d2) as { addedAt: number };
+    t.deepEqual(kept, { attempts: 2 });
+    t.true(Math.abs(addedAt - Date.now()) < 60_000, 'kept with when it was added');
+    t.like(await q.getJob('d2'), { state: 'queued', options: { attempts: 2 }, addedAt });
   });
 
   test('a job without options keeps nothing but its ID in Redis', async (t) => {
@@ -257,7 +260,7 @@ forEachBackend((test, ctx) => {
       starts.push(job.attempt);
       if (job.attempt === 1) throw new Error('first try fails');
     });
-    await q.addJob(new Job('race', undefined, { attempts: 2, backoff: 300 }));
+    await q.addJob(new Job('race', undefined, { attempts: 2, backoff: 2000 }));
     await until(async () => (await q.countScheduled()) === 1, Boolean, { what: 'the retry to be scheduled', timeout: 10_000 });
     t.is(await q.addJob(new Job('race')), 'committed');
     await until(async () => (await q.countCommitted()) === 0, Boolean, { what: 'the retry to complete', timeout: 10_000 });
