@@ -1,17 +1,18 @@
 /**
  * Managing jobs by ID: look a job up, list a state, remove, retry, drain,
- * obliterate, and the registry of live workers. Each state change is one Lua
+ * obliterate, failure records, and the registry of live workers. Each state change is one Lua
  * script (scripts/get-job.lua, list-jobs.lua, remove-job.lua, retry-failed.lua,
  * drain.lua, obliterate.lua, workers.lua); Queue's methods delegate here.
  */
 import type { RedisArgument } from 'redis';
 import { Job, decodePayload } from './job.js';
-import { InvalidOptionError, QueueBusyError, QueueClosedError } from './errors.js';
+import { InvalidOptionError, QueueBusyError } from './errors.js';
 import type { StoredJobOptions } from './job-options.js';
 import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
 import type { ScriptName, ScriptReply } from './scripts.js';
-import type { JobErrorRecord } from './queue.js';
+import type { Jsonify } from './jsonify.js';
+import { callOptions, checkCallNumber } from './options.js';
 import { describeValue } from './util.js';
 
 /** The states a job can be found in by ID. */
@@ -62,12 +63,33 @@ export interface WorkerInfo {
   lastSeen: number;
 }
 
+/** The last failure of a job, as kept in Redis. */
+export interface JobErrorRecord {
+  message: string;
+  name?: string;
+  stack?: string;
+  /** ms since the epoch */
+  time: number;
+  /** true when the jam guard requeued the job */
+  jammed?: boolean;
+}
+
+export interface FailedJob<P = unknown> {
+  id: string;
+  /** failed and jammed runs since the ID was last added */
+  count: number;
+  lastError: JobErrorRecord | null;
+  /** as JSON gave it back; `undefined` when the stored payload is not readable */
+  payload: Jsonify<P> | undefined;
+}
+
 /** What the management calls need from their queue. */
 export interface ManageHost {
   readonly name: string;
   readonly keys: QueueKeys;
   readonly options: ResolvedOptions;
   run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply>;
+  command(args: string[], what: string): Promise<unknown>;
 }
 
 /** IDs per script call: bounds the time one call holds Redis and its Lua argument lists. */
@@ -79,17 +101,62 @@ const FIELDS = 7;
 export class JobManager<P = unknown> {
   constructor(
     private readonly host: ManageHost,
-    /** Whether the queue's close() was called. */
-    private readonly closed: () => boolean,
+    /** Throws the queue's QueueClosedError once its close() was called. */
+    private readonly assertOpen: (call: string) => void,
   ) {}
 
-  private open(): void {
-    if (this.closed()) throw new QueueClosedError(`queue ${this.host.name} is closed`);
+  async getFailed(options: { offset?: number; limit?: number } = {}): Promise<FailedJob<P>[]> {
+    this.assertOpen('getFailed');
+    const { offset = 0, limit = 1000 } = callOptions('getFailed', options, ['offset', 'limit']);
+    checkCallNumber('getFailed', 'offset', offset, 0, true);
+    checkCallNumber('getFailed', 'limit', limit, 1, true);
+    const out: FailedJob<P>[] = [];
+    for (let at = offset; out.length < limit; ) {
+      const page = Math.min(limit - out.length, PAGE);
+      const reply = (await this.host.run('failed', [String(at), String(page)], 'reading failed jobs')) as ScriptReply[];
+      for (let i = 0; i < reply.length; i += 4) {
+        const id = String(reply[i]);
+        out.push({
+          id,
+          count: Number(reply[i + 1]),
+          lastError: reply[i + 2] === null ? null : parseRecord(String(reply[i + 2])),
+          payload: decode(reply[i + 3] as string | null, this.host.keys.payload, id, false) as Jsonify<P> | undefined,
+        });
+      }
+      if (reply.length / 4 < page) break;
+      at += page;
+    }
+    return out;
+  }
+
+  async removeFailed(ids: Array<string | number>): Promise<number> {
+    this.assertOpen('removeFailed');
+    const list = ids.map((id) => new Job(id).id);
+    let removed = 0;
+    for (let i = 0; i < list.length; i += PAGE) {
+      removed += Number(await this.host.run('removeFailed', ['', ...list.slice(i, i + PAGE)], 'removing failed jobs'));
+    }
+    return removed;
+  }
+
+  async trimFailed(options: { olderThan: number }): Promise<number> {
+    this.assertOpen('trimFailed');
+    const { olderThan } = callOptions('trimFailed', options, ['olderThan']);
+    checkCallNumber('trimFailed', 'olderThan', olderThan, 0, false);
+    const cutoff = String(Date.now() - olderThan! * 1000);
+    let removed = 0;
+    for (let offset = 0; ; ) {
+      const ids = (await this.host.command(['ZRANGE', this.host.keys.failed, String(offset), String(offset + PAGE - 1)], 'trimming failed jobs')) as string[];
+      if (!ids.length) return removed;
+      const gone = Number(await this.host.run('removeFailed', [cutoff, ...ids], 'trimming failed jobs'));
+      removed += gone;
+      offset += ids.length - gone;
+    }
   }
 
   async getJob(id: string | number): Promise<JobInfo<P> | null> {
     const key = new Job(id).id;
-    this.open();
+    this.assertOpen('getJob');
     const reply = (await this.host.run('getJob', [key], 'reading a job')) as ScriptReply[] | null;
     if (!reply) return null;
     return this.info(key, reply[0] as JobState, reply, 1, true);
@@ -100,7 +167,7 @@ export class JobManager<P = unknown> {
       throw new InvalidOptionError(`listJobs takes a state (${STATES.map((s) => `'${s}'`).join(', ')}), got ${describeValue(state)}`);
     }
     const { offset, limit } = pageOptions('listJobs', options);
-    this.open();
+    this.assertOpen('listJobs');
     const out: JobInfo<P>[] = [];
     for (let at = offset; out.length < limit; ) {
       const page = Math.min(limit - out.length, PAGE);
@@ -136,13 +203,13 @@ export class JobManager<P = unknown> {
 
   async removeJob(id: string | number): Promise<boolean> {
     const key = new Job(id).id;
-    this.open();
+    this.assertOpen('removeJob');
     return Number(await this.host.run('removeJob', [key], 'removing a job')) === 1;
   }
 
   async retryFailed(ids: Array<string | number>): Promise<number> {
     const list = ids.map((id) => new Job(id).id);
-    this.open();
+    this.assertOpen('retryFailed');
     let retried = 0;
     if (list.length === 0) {
       // Each call takes the first page of failure records, so the next call sees the next ones.
@@ -160,7 +227,7 @@ export class JobManager<P = unknown> {
   }
 
   async drain(): Promise<number> {
-    this.open();
+    this.assertOpen('drain');
     let removed = 0;
     for (;;) {
       const [queued, scheduled] = ((await this.host.run('drain', [String(PAGE)], 'draining the queue')) as number[]).map(Number);
@@ -172,7 +239,7 @@ export class JobManager<P = unknown> {
   async obliterate(options: { force?: boolean } = {}): Promise<void> {
     const force = options?.force ?? false;
     if (typeof force !== 'boolean') throw new InvalidOptionError(`obliterate takes { force?: boolean }, got force ${describeValue(force)}`);
-    this.open();
+    this.assertOpen('obliterate');
     const reply = await this.host.run('obliterate', [force ? '1' : '0'], 'obliterating the queue');
     if (!Array.isArray(reply)) {
       throw new QueueBusyError(`queue ${this.host.name} has ${Number(reply)} jobs processing; stop its workers first, or pass { force: true }`);
@@ -180,7 +247,7 @@ export class JobManager<P = unknown> {
   }
 
   async getWorkers(): Promise<WorkerInfo[]> {
-    this.open();
+    this.assertOpen('getWorkers');
     const window = 2 * this.host.options.stallTimeout;
     const reply = (await this.host.run('workers', [String(window)], 'reading workers')) as Array<string | null>;
     const out: WorkerInfo[] = [];

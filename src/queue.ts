@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorReply, type RedisArgument } from 'redis';
-import { ActiveJob, Job, decodePayload, encodePayload } from './job.js';
+import { ActiveJob, Job, encodePayload } from './job.js';
 import { Connection, wrapError } from './connection.js';
 import { AlreadyProcessingError, ForeignDataError, InvalidArgumentError, InvalidOptionError, QueueClosedError, describe } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
@@ -16,9 +16,9 @@ import { Worker, type AsyncHandler, type CallbackHandler, type Handler } from '.
 import type { Jsonify } from './jsonify.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
-import { JobManager, type JobInfo, type JobState, type WorkerInfo } from './manage.js';
+import { JobManager, type FailedJob, type JobInfo, type JobState, type WorkerInfo } from './manage.js';
 
-export type { JobInfo, JobState, WorkerInfo } from './manage.js';
+export type { FailedJob, JobErrorRecord, JobInfo, JobState, WorkerInfo } from './manage.js';
 
 /** What happened to an added job: queued now, scheduled now, already waiting (queued or scheduled), or running right now. */
 export type AddOutcome = 'queued' | 'scheduled' | 'committed' | 'processing';
@@ -30,26 +30,6 @@ export interface QueueStats {
   committed: number;
   processing: number;
   failed: number;
-}
-
-/** The last failure of a job, as kept in Redis. */
-export interface JobErrorRecord {
-  message: string;
-  name?: string;
-  stack?: string;
-  /** ms since the epoch */
-  time: number;
-  /** true when the jam guard requeued the job */
-  jammed?: boolean;
-}
-
-export interface FailedJob<P = unknown> {
-  id: string;
-  /** failed and jammed runs since the ID was last added */
-  count: number;
-  lastError: JobErrorRecord | null;
-  /** as JSON gave it back; `undefined` when the stored payload is not readable */
-  payload: Jsonify<P> | undefined;
 }
 
 /** The events of a `Queue<P>` and their listeners' arguments. */
@@ -104,8 +84,6 @@ interface PendingAdd {
 
 /** IDs per add script call: bounds the time one call holds Redis. */
 const ADD_CHUNK = 1000;
-/** Failure records read or removed per script call (Lua takes some thousands of arguments at most). */
-const PAGE = 1000;
 
 // The worker and the jam guard use it as their WorkerHost (checked where they are made).
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -122,7 +100,7 @@ export class Queue<P = unknown> extends EventEmitter {
   private jamTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
   private readonly onConnectionError = (err: Error) => this.onError(err, 'redis connection');
-  private readonly manager = new JobManager<P>(this, () => this.closing !== undefined);
+  private readonly manager = new JobManager<P>(this, (call) => this.#assertOpen(call));
 
   constructor(name: string, opts: QueueOptions = {}) {
     super();
@@ -306,60 +284,23 @@ export class Queue<P = unknown> extends EventEmitter {
     return Number(await this.run('promote', [key], 'promoting a job')) === 1;
   }
 
-  /** Failure records, most failures first: until the ID is added again or removed. */
-  async getFailed(options: { offset?: number; limit?: number } = {}): Promise<FailedJob<P>[]> {
-    this.#assertOpen('getFailed');
-    const { offset = 0, limit = 1000 } = callOptions('getFailed', options, ['offset', 'limit']);
-    checkCallNumber('getFailed', 'offset', offset, 0, true);
-    checkCallNumber('getFailed', 'limit', limit, 1, true);
-    const out: FailedJob<P>[] = [];
-    for (let at = offset; out.length < limit; ) {
-      const page = Math.min(limit - out.length, PAGE);
-      const reply = (await this.run('failed', [String(at), String(page)], 'reading failed jobs')) as ScriptReply[];
-      for (let i = 0; i < reply.length; i += 4) {
-        const id = String(reply[i]);
-        out.push({
-          id,
-          count: Number(reply[i + 1]),
-          lastError: parseRecord(reply[i + 2] as string | null),
-          payload: readablePayload(reply[i + 3] as string | null, this.keys.payload, id) as Jsonify<P> | undefined,
-        });
-      }
-      if (reply.length / 4 < page) break;
-      at += page;
-    }
-    return out;
+  /** Failure records (of IDs that failed for good), most failures first: until the ID is added again, retried or removed. */
+  getFailed(options: { offset?: number; limit?: number } = {}): Promise<FailedJob<P>[]> {
+    return this.manager.getFailed(options);
   }
 
   /** Forget failure records. Resolves how many there were. */
-  async removeFailed(...ids: Array<string | number>): Promise<number> {
-    this.#assertOpen('removeFailed');
-    const list = ids.map((id) => new Job(id).id);
-    let removed = 0;
-    for (let i = 0; i < list.length; i += PAGE) {
-      removed += Number(await this.run('removeFailed', ['', ...list.slice(i, i + PAGE)], 'removing failed jobs'));
-    }
-    return removed;
+  removeFailed(...ids: Array<string | number>): Promise<number> {
+    return this.manager.removeFailed(ids);
   }
 
   /**
    * Forget failure records whose last failure is more than `olderThan` seconds
-   * old: failure records stay until then, so call this now and then (from the
-   * same cron as the jam guard). Resolves how many it removed.
+   * old: failure records stay until then, so call this now and then. Resolves
+   * how many it removed.
    */
-  async trimFailed(options: { olderThan: number }): Promise<number> {
-    this.#assertOpen('trimFailed');
-    const { olderThan } = callOptions('trimFailed', options, ['olderThan']);
-    checkCallNumber('trimFailed', 'olderThan', olderThan, 0, false);
-    const cutoff = String(Date.now() - olderThan! * 1000);
-    let removed = 0;
-    for (let offset = 0; ; ) {
-      const ids = (await this.command(['ZRANGE', this.keys.failed, String(offset), String(offset + PAGE - 1)], 'trimming failed jobs')) as string[];
-      if (!ids.length) return removed;
-      const gone = Number(await this.run('removeFailed', [cutoff, ...ids], 'trimming failed jobs'));
-      removed += gone;
-      offset += ids.length - gone;
-    }
+  trimFailed(options: { olderThan: number }): Promise<number> {
+    return this.manager.trimFailed(options);
   }
 
   // ---- managing jobs by ID (src/manage.ts)
@@ -538,25 +479,6 @@ export class Queue<P = unknown> extends EventEmitter {
   }
 }
 
-/** A failure record is still listed when its payload is foreign data; its error says why. */
-function readablePayload(json: string | null, key: string, id: string): unknown {
-  try {
-    return decodePayload(json, key, id);
-  } catch {
-    return undefined;
-  }
-}
-
-function parseRecord(json: string | null): JobErrorRecord | null {
-  if (json === null) return null;
-  try {
-    return JSON.parse(json) as JobErrorRecord;
-  } catch {
-    return { message: json, time: 0 };
-  }
-}
-
-/** The `timeout` of close() and stopProcessing(): ms >= 0, or left out to wait as long as it takes. */
 /** The `timeout` of close and stopProcessing: undefined (wait as long as it takes) or ms a timer can hold. */
 function checkTimeout(call: string, options: { timeout?: number }): number | undefined {
   const { timeout } = callOptions(call, options, ['timeout']);

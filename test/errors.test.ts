@@ -159,6 +159,15 @@ test('every call after close() is a QueueClosedError; close and stopProcessing s
     ['getFailed', () => q.getFailed()],
     ['removeFailed', () => q.removeFailed('a')],
     ['trimFailed', () => q.trimFailed({ olderThan: 1 })],
+    ['countScheduled', () => q.countScheduled()],
+    ['promote', () => q.promote('a')],
+    ['getJob', () => q.getJob('a')],
+    ['listJobs', () => q.listJobs('queued')],
+    ['removeJob', () => q.removeJob('a')],
+    ['retryFailed', () => q.retryFailed()],
+    ['drain', () => q.drain()],
+    ['obliterate', () => q.obliterate()],
+    ['getWorkers', () => q.getWorkers()],
   ];
   for (const [name, call] of calls) {
     let err: unknown;
