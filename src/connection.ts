@@ -291,7 +291,7 @@ export class Connection extends EventEmitter {
    * a pooled connection of its own. Resolves true when an element came. An abort
    * drops the connection, so the wait ends at once.
    */
-  async waitPop(key: string, seconds: number, signal: AbortSignal): Promise<boolean> {
+  async waitPop(key: string, seconds: number, signal: AbortSignal, due?: { ms: number; onLateMarker(): void }): Promise<boolean> {
     if (signal.aborted) return false;
     const acquiring = this.pool.acquire();
     let onStop = () => undefined as void;
@@ -320,17 +320,30 @@ export class Connection extends EventEmitter {
       void this.pool.destroy(conn).catch(() => undefined);
     };
     signal.addEventListener('abort', drop, { once: true });
-    const timeout = seconds * 1000 + this.commandTimeout;
+    const settled = () => {
+      signal.removeEventListener('abort', drop);
+      if (!dropped) void this.pool.release(conn).catch(() => undefined);
+    };
+    const popping = this.watchdog.bound(conn.blPop(key, seconds), seconds * 1000 + this.commandTimeout, 'waiting for jobs');
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const reply = await this.watchdog.bound(conn.blPop(key, seconds), timeout, 'waiting for jobs');
-      return reply !== null;
+      // Redis ends short blocking waits coarsely (every 100 ms at its default
+      // hz): a job due sooner than the wait's end is woken for by our own timer.
+      const first = due ? await Promise.race([popping, new Promise<'due'>((r) => (timer = setTimeout(() => r('due'), due.ms)))]) : await popping;
+      if (first === 'due') {
+        // The wait ends by itself a moment later; a marker it takes is passed on.
+        popping.then((reply) => reply !== null && due!.onLateMarker(), drop).finally(settled);
+        return false;
+      }
+      settled();
+      return first !== null;
     } catch (err) {
       if (signal.aborted) return false;
       drop();
+      settled();
       throw wrapError(err, 'waiting for jobs');
     } finally {
-      signal.removeEventListener('abort', drop);
-      if (!dropped) await this.pool.release(conn).catch(() => undefined);
+      clearTimeout(timer);
     }
   }
 

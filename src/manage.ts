@@ -251,7 +251,8 @@ export class JobManager<P = unknown> {
     const window = 2 * this.host.options.stallTimeout;
     const reply = (await this.host.run('workers', [String(window)], 'reading workers')) as Array<string | null>;
     const out: WorkerInfo[] = [];
-    for (const json of reply) {
+    for (let i = 0; i < reply.length; i += 2) {
+      const json = reply[i];
       if (json === null) continue;
       let w: Partial<WorkerInfo>;
       try {
@@ -267,7 +268,7 @@ export class JobManager<P = unknown> {
         concurrency: Number(w.concurrency),
         // Lua's cjson writes an empty table as {}.
         running: Array.isArray(w.running) ? w.running.map(String) : [],
-        lastSeen: Number(w.lastSeen),
+        lastSeen: Number(reply[i + 1]),
       });
     }
     return out;

@@ -93,7 +93,9 @@ export class Worker {
   private readonly renewTimer: NodeJS.Timeout;
   /** This worker's ID in the registry of live workers, and what it says of itself there. */
   readonly id = randomUUID();
-  private readonly info: string;
+  private readonly about: { id: string; host: string; pid: number; concurrency: number };
+  /** The registry info last sent; renewals send it again only when it changed. */
+  private sentInfo = '';
   private readonly loop: Promise<void>;
 
   constructor(
@@ -101,7 +103,7 @@ export class Worker {
     private readonly handler: Handler,
   ) {
     const { stallTimeout, concurrency } = host.options;
-    this.info = JSON.stringify({ id: this.id, host: hostname(), pid: process.pid, concurrency });
+    this.about = { id: this.id, host: hostname(), pid: process.pid, concurrency };
     // Renew well within the lease, so one slow or failed renewal does not lose it.
     this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(stallTimeout / 3)));
     this.renewTimer.unref();
@@ -168,6 +170,7 @@ export class Worker {
     let rearm = false;
     let skipClaim = false;
     let failures = 0;
+    let quiet = 0;
     while (this.running) {
       const free = Math.min(options.concurrency - this.busy, MAX_BATCH);
       if (free <= 0) {
@@ -195,10 +198,21 @@ export class Worker {
         skipClaim = false;
         // The queue is empty: block until an add leaves a wake-up marker, or
         // the earliest scheduled job falls due.
-        const untilDue = (this.dueAt - Date.now()) / 1000;
+        const untilDue = this.dueAt - Date.now();
         if (untilDue <= 0) continue;
-        rearm = await connection.waitPop(keys.wake, Math.max(0.01, Math.min(options.blockingTimeout, untilDue)), this.stopper.signal);
+        if (untilDue < options.blockingTimeout * 1000) {
+          // Block a little past the due time and wake by our own timer at it.
+          const seconds = Math.min(options.blockingTimeout, untilDue / 1000 + 0.25);
+          rearm = await connection.waitPop(keys.wake, seconds, this.stopper.signal, { ms: untilDue, onLateMarker: () => this.passOnWakeUp() });
+        } else {
+          rearm = await connection.waitPop(keys.wake, options.blockingTimeout, this.stopper.signal);
+        }
         failures = 0;
+        // No marker and nothing due: the queue is still empty. Block again,
+        // claiming only every third time (a safety net for a lost marker), so
+        // an idle worker costs Redis next to nothing.
+        if (!rearm && Date.now() < this.dueAt && ++quiet % 3 !== 0) skipClaim = true;
+        else quiet = 0;
       } catch (err) {
         if (!this.running) break;
         this.host.onError(err, 'fetching jobs');
@@ -206,7 +220,12 @@ export class Worker {
       }
     }
     // Woken while stopping: pass the marker on so other idle workers see the jobs.
-    if (rearm) await this.host.run('claim', ['0', '1', lease], 'passing on a wake-up').catch(() => undefined);
+    if (rearm) await this.passOnWakeUp();
+  }
+
+  /** A wake-up marker this worker took but will not act on goes back, if jobs wait. */
+  private passOnWakeUp(): Promise<unknown> {
+    return this.host.run('claim', ['0', '1', String(this.host.options.stallTimeout)], 'passing on a wake-up').catch(() => undefined);
   }
 
   /** Give back reserved slots that no run took. */
@@ -464,11 +483,19 @@ export class Worker {
     const { options } = this.host;
     try {
       const runs = [...this.runs];
+      const info = JSON.stringify({ ...this.about, running: runs.map((r) => r.job.id) });
       for (let i = 0; i === 0 || i < runs.length; i += MAX_BATCH) {
         const chunk = runs.slice(i, i + MAX_BATCH);
-        const args = [String(options.stallTimeout), String(i === 0 ? RECOVER_BATCH : 0), String(options.errorLogSize), String(options.errorLogTtl), this.id, this.info];
+        const sent = i === 0 && info !== this.sentInfo ? info : '';
+        const args = [String(options.stallTimeout), String(i === 0 ? RECOVER_BATCH : 0), String(options.errorLogSize), String(options.errorLogTtl), this.id, sent];
         for (const run of chunk) args.push(run.job.id, run.token);
         const reply = (await this.host.run('renew', args, 'renewing leases')) as ScriptReply[];
+        if (sent) this.sentInfo = sent;
+        if (Number(reply[3]) === 1) {
+          // The registry lost this worker (it was away for two leases): tell it again now.
+          this.sentInfo = '';
+          setImmediate(() => void this.renew());
+        }
         const flags = String(reply[0]);
         chunk.forEach((run, k) => {
           if (flags[k] === '1' || run.lost) return;

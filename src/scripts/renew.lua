@@ -2,22 +2,25 @@
 -- the runs of any worker whose leases lapsed (it died, hung, or lost Redis for
 -- longer than its lease): automatic stall recovery, with no cron. A stalled run
 -- goes back to the tail of the queue, or fails for good once its stalls pass
--- its stallLimit (default 1).
--- It also keeps this worker's entry in the registry of live workers
--- (getWorkers), and forgets entries not seen for two leases.
+-- its stallLimit (default 1). It also keeps this worker in the registry of
+-- live workers (getWorkers) and forgets those not seen for two leases.
 -- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo
 -- ARGV: lease (ms), recovery limit, error log size, error log TTL (s), worker
---       id, worker info JSON (without running IDs and time), then pairs: id,
---       token (this worker's runs)
+--       id, worker info JSON ('' when unchanged since its last renewal), then
+--       pairs: id, token (this worker's runs)
 -- INCLUDE: present enqueue record-failure
--- Returns {flags, {requeued id, ...}, {failed id, ...}}: flags has '1' for each
+-- Returns {flags, {requeued id, ...}, {failed id, ...}, 1 when the registry
+-- wants this worker's info}: flags has '1' for each
 -- pair that is still the current claim (its lease is renewed) and '0' for a run
 -- that is no longer this worker's (stop it: its result will change nothing).
 -- Keeps: a stalled ID moves from processing (and leases) to queued, or leaves
 -- committed with a failure record, in one step. Removing it from processing
--- voids the old claim (fencing). Every key is read before the first write.
+-- voids the old claim (fencing). Every key is read before the first write;
+-- an idle worker's renewal reads and writes only what it must (it runs every
+-- stallTimeout / 3 on every worker).
 local leaseMs, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local logSize, logTtl = tonumber(ARGV[3]), tonumber(ARGV[4])
+local worker, info = ARGV[5], ARGV[6]
 local ids, tokens = {}, {}
 for i = 7, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
@@ -25,14 +28,6 @@ for i = 7, #ARGV, 2 do
 end
 local now = clock()
 
-local o = optional({ 'rerun', 'options', 'stalls', 'progress' })
-present(K.processing, 'zset')
-present(K.committed, 'set')
-present(K.workers, 'zset')
-present(K.workerinfo, 'hash')
-local gone = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - 2 * leaseMs)
-record_failure_check()
-enqueue_read()
 local flags, mine, renewing = {}, {}, {}
 if #ids > 0 then
   local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
@@ -48,6 +43,8 @@ if #ids > 0 then
   end
 end
 local lapsed = limit > 0 and redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, limit) or {}
+local gone = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - 2 * leaseMs)
+if info ~= '' or #gone > 0 then present(K.workerinfo, 'hash') end
 local stalled, orphan = {}, {}
 if #lapsed > 0 then
   local scores = redis.call('ZMSCORE', K.processing, unpack(lapsed))
@@ -58,8 +55,12 @@ if #lapsed > 0 then
   end
 end
 -- Each stalled run counts against its job's stallLimit.
-local back, dead, counts = {}, {}, {}
+local o, back, dead, counts = {}, {}, {}, {}
 if #stalled > 0 then
+  o = optional({ 'rerun', 'options', 'stalls', 'progress' })
+  present(K.committed, 'set')
+  record_failure_check()
+  enqueue_read()
   local opts = o.options and redis.call('HMGET', K.options, unpack(stalled)) or {}
   local seen = o.stalls and redis.call('HMGET', K.stalls, unpack(stalled)) or {}
   for i, id in ipairs(stalled) do
@@ -77,14 +78,12 @@ if #gone > 0 then
   redis.call('ZREM', K.workers, unpack(gone))
   redis.call('HDEL', K.workerinfo, unpack(gone))
 end
-local info = cjson.decode(ARGV[6])
-info.running = ids
-info.lastSeen = now
-redis.call('ZADD', K.workers, now, ARGV[5])
-redis.call('HSET', K.workerinfo, ARGV[5], cjson.encode(info))
+-- A worker new to the registry (or pruned from it) that sent no info is asked for it.
+local askInfo = redis.call('ZADD', K.workers, now, worker) == 1 and info == ''
+if info ~= '' then redis.call('HSET', K.workerinfo, worker, info) end
 if #renewing > 0 then redis.call('ZADD', K.leases, unpack(renewing)) end
 if #orphan > 0 then redis.call('ZREM', K.leases, unpack(orphan)) end
-local out = { table.concat(flags), back, dead }
+local out = { table.concat(flags), back, dead, askInfo and 1 or 0 }
 if #stalled == 0 then return out end
 -- The requeue itself is the rerun that was asked for.
 if o.rerun then redis.call('SREM', K.rerun, unpack(stalled)) end
