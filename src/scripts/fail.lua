@@ -61,6 +61,8 @@ end
 enqueue(again)
 enqueue(now_queue)
 schedule(later)
+-- the claim below tells the worker when the earliest of them falls due
+if #later > 0 then o.scheduled = true end
 local out = claim_write(o, next, due, n, rearm, tonumber(ARGV[3]))
 for _, id in ipairs(retry) do log_error(errs[id], logSize, logTtl) end
 -- A rerun that was asked for starts afresh; the others failed for good.
