@@ -175,7 +175,8 @@ export function renderMarkdown(r: Report): string {
         ` delayedDebounce (1 s: it groups due jobs by design). Retries: attempts 3, no backoff, the first run of the same ~10 % of jobs throws` +
         ` (Bee-Queue: retries(2)). raw has neither, so these rows have no raw ratio`,
       `- idle worker with scheduled jobs: convoy only (pre-loading a million delayed jobs would take the peers minutes), due in 2–4 h,` +
-        ` added in bulk; commands counted after a 2 s settle`,
+        ` added in bulk; commands counted after a 2 s settle` +
+        (m.mode === 'quick' ? '; in a quick run the idle windows are shorter than a blocking timeout (5 s), so the idle rows can read 0' : ''),
     ].join('\n'),
     `## Throughput (jobs/s)`,
     table(
