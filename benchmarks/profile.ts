@@ -37,6 +37,10 @@ if (!lib || (!scenario && key !== 'latency')) {
   process.stderr.write(`usage: profile.ts <${[...THROUGHPUT.map((s) => s.key), 'latency'].join('|')}> [--lib ${LIBS.map((l) => l.name).join('|')}]\n`);
   process.exit(2);
 }
+if (scenario?.needs && !lib.features.includes(scenario.needs)) {
+  process.stderr.write(`${lib.name} has no '${scenario.needs}': scenario ${key} leaves it out\n`);
+  process.exit(2);
+}
 const n = Number(values.n);
 
 /** Profiles the timed part of each run through the inspector, into its own file. */

@@ -6,7 +6,7 @@
  */
 import type { AdapterFactory, LibName } from './harness/adapter.js';
 import { median, spread, type Spread } from './harness/util.js';
-import { THROUGHPUT, idle, latency, type Ctx, type IdleRun, type ThroughputRun } from './scenarios.js';
+import { THROUGHPUT, idle, idleScheduled, latency, type Ctx, type IdleRun, type IdleScheduledRun, type ThroughputRun } from './scenarios.js';
 
 export interface Plan {
   readonly n: number;
@@ -16,8 +16,10 @@ export interface Plan {
   readonly latencySamples: number;
   readonly latencyWarmupSamples: number;
   readonly idleMs: number;
+  /** Scheduled (far-off) jobs the 'idle-scheduled' worker sits next to. */
+  readonly scheduledJobs: number;
   readonly libs: readonly AdapterFactory[];
-  /** Scenario keys to run (throughput keys, 'latency', 'idle'); all when empty. */
+  /** Scenario keys to run (throughput keys, 'latency', 'idle', 'idle-scheduled'); all when empty. */
   readonly only: readonly string[];
 }
 
@@ -35,6 +37,8 @@ export interface ThroughputResult {
   /** Per-command calls of the median-speed run, per job. */
   readonly commandsPerJobByCommand: Record<string, number>;
   readonly bytesPerJob?: number;
+  /** Delayed jobs: lateness percentiles (ms), median over the runs. */
+  readonly lateness?: { p50: Spread; p99: Spread; max: Spread; min: Spread };
 }
 
 export interface LatencyResult {
@@ -48,6 +52,17 @@ export interface IdleResult extends IdleRun {
   readonly lib: LibName;
 }
 
+export interface IdleScheduledResult extends IdleScheduledRun {
+  readonly lib: LibName;
+}
+
+/**
+ * The idle-worker-with-scheduled-jobs scenario runs for convoy only: pre-loading
+ * a million delayed jobs takes BullMQ minutes (it adds ~5-25k jobs/s), more than
+ * the whole benchmark's budget, and the target is convoy's.
+ */
+const IDLE_SCHEDULED_LIBS: readonly LibName[] = ['convoy'];
+
 export interface RunError {
   readonly lib: LibName;
   readonly scenario: string;
@@ -58,6 +73,7 @@ export interface SuiteResults {
   throughput: ThroughputResult[];
   latency: LatencyResult[];
   idle: IdleResult[];
+  idleScheduled: IdleScheduledResult[];
   errors: RunError[];
 }
 
@@ -79,6 +95,7 @@ function summarise(scenario: string, title: string, lib: LibName, runs: Throughp
   const rates = runs.map((r) => r.jobs / r.seconds);
   const mid = runs[rates.indexOf(median(rates))] ?? runs[0];
   const bytes = runs.map((r) => r.bytesPerJob).filter((b): b is number => b !== undefined);
+  const late = runs.map((r) => r.lateness).filter((l) => l !== undefined);
   return {
     scenario,
     title,
@@ -90,11 +107,21 @@ function summarise(scenario: string, title: string, lib: LibName, runs: Throughp
     redisCpuUsPerJob: median(runs.map((r) => (r.redisCpuSeconds * 1e6) / r.jobs)),
     commandsPerJobByCommand: perJob(mid.commandStats, mid.jobs),
     ...(bytes.length ? { bytesPerJob: median(bytes) } : {}),
+    ...(late.length
+      ? {
+          lateness: {
+            p50: spread(late.map((l) => l.p50)),
+            p99: spread(late.map((l) => l.p99)),
+            max: spread(late.map((l) => l.max)),
+            min: spread(late.map((l) => l.min)),
+          },
+        }
+      : {}),
   };
 }
 
 export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
-  const results: SuiteResults = { throughput: [], latency: [], idle: [], errors: [] };
+  const results: SuiteResults = { throughput: [], latency: [], idle: [], idleScheduled: [], errors: [] };
   const wanted = (key: string) => plan.only.length === 0 || plan.only.includes(key);
   const attempt = async (lib: LibName, scenario: string, fn: () => Promise<void>) => {
     try {
@@ -107,7 +134,7 @@ export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
   };
 
   for (const lib of plan.libs) {
-    for (const s of THROUGHPUT.filter((t) => wanted(t.key))) {
+    for (const s of THROUGHPUT.filter((t) => wanted(t.key) && (!t.needs || lib.features.includes(t.needs)))) {
       await attempt(lib.name, s.key, async () => {
         if (plan.warmupN > 0) {
           progress(`${lib.name} · ${s.key} · warm-up (${fmt(plan.warmupN)} jobs)`);
@@ -116,7 +143,8 @@ export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
         const runs: ThroughputRun[] = [];
         for (let i = 1; i <= plan.runs; i++) {
           const r = await s.run(lib, ctx, plan.n);
-          progress(`${lib.name} · ${s.key} · run ${i}/${plan.runs} · ${fmt(r.jobs / r.seconds)} jobs/s · ${(r.commands / r.jobs).toFixed(2)} cmds/job`);
+          const late = r.lateness ? ` · late p50 ${r.lateness.p50.toFixed(1)} ms, p99 ${r.lateness.p99.toFixed(1)} ms` : '';
+          progress(`${lib.name} · ${s.key} · run ${i}/${plan.runs} · ${fmt(r.jobs / r.seconds)} jobs/s · ${(r.commands / r.jobs).toFixed(2)} cmds/job${late}`);
           runs.push(r);
         }
         results.throughput.push(summarise(s.key, s.title, lib.name, runs));
@@ -150,6 +178,17 @@ export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
         const r = await idle(lib, ctx, plan.idleMs);
         progress(`${lib.name} · idle · ${r.commandsPerSecond.toFixed(2)} cmds/s`);
         results.idle.push({ lib: lib.name, ...r });
+      });
+    }
+
+    if (wanted('idle-scheduled') && IDLE_SCHEDULED_LIBS.includes(lib.name)) {
+      await attempt(lib.name, 'idle-scheduled', async () => {
+        progress(`${lib.name} · idle-scheduled · ${fmt(plan.scheduledJobs)} scheduled jobs · ${plan.idleMs / 1000} s`);
+        const r = await idleScheduled(lib, ctx, plan.scheduledJobs, plan.idleMs);
+        progress(
+          `${lib.name} · idle-scheduled · loaded in ${r.loadSeconds.toFixed(1)} s · ${Math.round(r.bytesPerJob)} bytes/job · ${r.commandsPerSecond.toFixed(2)} cmds/s`,
+        );
+        results.idleScheduled.push({ lib: lib.name, ...r });
       });
     }
   }

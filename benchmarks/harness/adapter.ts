@@ -22,6 +22,48 @@ export interface Target {
 /** Called by every library's handler as its first statement (the latency probe). */
 export type StartHook = (id: string) => void;
 
+/**
+ * What a library must support beyond plain jobs for a scenario to run it:
+ * 'delay', a job that starts no sooner than a given time; 'retry', a job that
+ * runs again (at once) after its handler failed, up to a number of runs.
+ */
+export type Feature = 'delay' | 'retry';
+
+/** Per-job options, the same meaning in every library that has the feature. */
+export interface JobOptions {
+  /** ms from now before the job may start ('delay') */
+  readonly delay?: number;
+  /** runs in all, the first included, retried at once ('retry') */
+  readonly attempts?: number;
+}
+
+export interface WorkerOptions {
+  /** The latency probe: the handler's first statement. */
+  readonly onStart?: StartHook;
+  /** Called next: true makes this run fail (the handler throws), to exercise retries. */
+  readonly fail?: (id: string) => boolean;
+  /** Delayed jobs will be added: a library that only runs them with a setting turns it on. */
+  readonly delayed?: boolean;
+}
+
+/** The error a handler throws when WorkerOptions.fail says so. */
+export class PlannedFailure extends Error {
+  constructor(id: string) {
+    super(`planned failure of ${id}`);
+  }
+}
+
+/** The handler every adapter runs: the probe, then a planned failure or nothing. */
+export function benchHandler(opts: WorkerOptions | undefined): (id: string) => void {
+  const onStart = opts?.onStart;
+  const fail = opts?.fail;
+  if (!fail) return (id) => onStart?.(id);
+  return (id) => {
+    onStart?.(id);
+    if (fail(id)) throw new PlannedFailure(id);
+  };
+}
+
 /** A worker whose connections are open but which takes no job until run(). */
 export interface BenchWorker {
   /** Start taking jobs; timing starts just before this call. */
@@ -33,21 +75,28 @@ export interface BenchWorker {
 
 export interface Adapter {
   readonly name: LibName;
-  /** Add one job with this unique ID. */
-  addOne(id: string): Promise<void>;
-  /** Add one chunk of jobs in the library's bulk way. */
-  addBulk(ids: readonly string[]): Promise<void>;
+  /** Add one job with this unique ID (options only for a library with their features). */
+  addOne(id: string, opts?: JobOptions): Promise<void>;
+  /** Add one chunk of jobs in the library's bulk way; `opts` gives each job's options. */
+  addBulk(ids: readonly string[], opts?: (id: string) => JobOptions): Promise<void>;
   /** Jobs waiting to be processed (the dedup check reads this). */
   waiting(): Promise<number>;
-  /** A worker with `concurrency` slots running a no-op async handler. */
-  worker(concurrency: number, onStart?: StartHook): Promise<BenchWorker>;
+  /** A worker with `concurrency` slots running a no-op async handler (see benchHandler). */
+  worker(concurrency: number, opts?: WorkerOptions): Promise<BenchWorker>;
   /** Close the producer side; workers are closed by whoever opened them. */
   close(): Promise<void>;
 }
 
 export interface AdapterFactory {
   readonly name: LibName;
+  /** Features beyond plain jobs; scenarios that need one it lacks leave the library out. */
+  readonly features: readonly Feature[];
   open(target: Target): Promise<Adapter>;
+}
+
+/** For an adapter without the features: refuse options rather than silently ignore them. */
+export function noOptions(name: LibName, opts: JobOptions | undefined): void {
+  if (opts && (opts.delay !== undefined || opts.attempts !== undefined)) throw new Error(`${name} has no job options`);
 }
 
 /** Every adapter uses the same queue name, so keys only differ by library prefix. */

@@ -34,11 +34,15 @@ export class Completions {
 
   /**
    * Count the library's per-job completion event; its failure event (a no-op
-   * job must not fail) and 'error' void the run.
+   * job must not fail for good: planned failures are retried) and 'error' void
+   * the run. `final` tells a failure for good from one that will be retried,
+   * for a library that reports both with the same event.
    */
-  follow(emitter: Emitter, events: { completed: string; failed: string }): this {
+  follow(emitter: Emitter, events: { completed: string; failed: string; final?: (job: never) => boolean }): this {
     emitter.on(events.completed, () => this.add());
-    emitter.on(events.failed, (_job: unknown, err: unknown) => this.fail(err));
+    emitter.on(events.failed, (job: never, err: unknown) => {
+      if (!events.final || events.final(job)) this.fail(err);
+    });
     emitter.on('error', (err: unknown) => this.fail(err));
     return this;
   }

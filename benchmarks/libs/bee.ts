@@ -7,32 +7,41 @@
  * whose ID is in the jobs hash is a no-op.
  */
 import BeeQueue from 'bee-queue';
-import type { Adapter, AdapterFactory, BenchWorker, StartHook, Target } from '../harness/adapter.js';
-import { QUEUE_NAME } from '../harness/adapter.js';
+import type { Adapter, AdapterFactory, BenchWorker, JobOptions, Target, WorkerOptions } from '../harness/adapter.js';
+import { QUEUE_NAME, benchHandler } from '../harness/adapter.js';
 import { Completions } from '../harness/completions.js';
 
-function settings(target: Target, isWorker: boolean): BeeQueue.QueueSettings {
+function settings(target: Target, isWorker: boolean, delayed = false): BeeQueue.QueueSettings {
   return {
     redis: { host: target.host, port: target.port },
     isWorker,
     getEvents: false,
     sendEvents: false,
     storeJobs: false,
-    activateDelayedJobs: false,
+    // Only a worker that must run delayed jobs raises them (a timer and a pub/sub connection);
+    // delayedDebounce stays at its default (1 s), as a user would have it.
+    activateDelayedJobs: delayed,
     removeOnSuccess: true,
     removeOnFailure: true,
   };
 }
 
-async function worker(target: Target, concurrency: number, onStart?: StartHook): Promise<BenchWorker> {
-  const q = new BeeQueue(QUEUE_NAME, settings(target, true));
-  const done = new Completions().follow(q, { completed: 'succeeded', failed: 'failed' });
+async function worker(target: Target, concurrency: number, opts?: WorkerOptions): Promise<BenchWorker> {
+  const q = new BeeQueue(QUEUE_NAME, settings(target, true, opts?.delayed));
+  // 'failed' comes after every failed run (a retried one emits 'retrying' too): only
+  // a job whose status is 'failed' failed for good and voids the run.
+  const done = new Completions().follow(q, {
+    completed: 'succeeded',
+    failed: 'failed',
+    final: (job: BeeQueue.Job<unknown> | undefined) => !job || job.status === 'failed',
+  });
   await q.ready();
+  const handler = benchHandler(opts);
   return {
     done,
     run: () => {
       q.process(concurrency, async (job) => {
-        onStart?.(job.id);
+        handler(job.id);
       });
     },
     close: () => q.close(),
@@ -41,22 +50,29 @@ async function worker(target: Target, concurrency: number, onStart?: StartHook):
 
 export const bee: AdapterFactory = {
   name: 'bee',
+  features: ['delay', 'retry'],
   async open(target): Promise<Adapter> {
     const producer = new BeeQueue(QUEUE_NAME, settings(target, false));
     await producer.ready();
-    const job = (id: string) => producer.createJob({}).setId(id);
+    // retries(n) is runs after the first, retried at once (no backoff strategy set).
+    const job = (id: string, opts?: JobOptions) => {
+      const j = producer.createJob({}).setId(id);
+      if (opts?.delay) j.delayUntil(Date.now() + opts.delay);
+      if (opts?.attempts !== undefined) j.retries(opts.attempts - 1);
+      return j;
+    };
     return {
       name: 'bee',
-      addOne: async (id) => {
-        await job(id).save();
+      addOne: async (id, opts) => {
+        await job(id, opts).save();
       },
-      addBulk: async (ids) => {
-        const errors = await producer.saveAll(ids.map(job));
+      addBulk: async (ids, opts) => {
+        const errors = await producer.saveAll(ids.map((id) => job(id, opts?.(id))));
         const first = errors.values().next();
         if (!first.done) throw first.value;
       },
       waiting: async () => (await producer.checkHealth()).waiting,
-      worker: (concurrency, onStart) => worker(target, concurrency, onStart),
+      worker: (concurrency, opts) => worker(target, concurrency, opts),
       close: () => producer.close(),
     };
   },

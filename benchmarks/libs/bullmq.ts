@@ -4,18 +4,25 @@
  * removeOnComplete/removeOnFail true is its fastest setting: no completed set
  * to maintain. Dedup is the jobId option: an add whose job key exists is a no-op.
  */
-import { Queue, Worker } from 'bullmq';
-import type { Adapter, AdapterFactory, BenchWorker, StartHook, Target } from '../harness/adapter.js';
-import { QUEUE_NAME } from '../harness/adapter.js';
+import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
+import type { Adapter, AdapterFactory, BenchWorker, JobOptions, Target, WorkerOptions } from '../harness/adapter.js';
+import { QUEUE_NAME, benchHandler } from '../harness/adapter.js';
 import { Completions } from '../harness/completions.js';
 
 const JOB_NAME = 'job';
 
-async function worker(target: Target, concurrency: number, onStart?: StartHook): Promise<BenchWorker> {
+/** The job's options: its ID, and delay/attempts only when asked (no backoff: retried at once). */
+function jobOpts(id: string, opts?: JobOptions): JobsOptions {
+  if (!opts) return { jobId: id };
+  return { jobId: id, ...(opts.delay !== undefined ? { delay: opts.delay } : {}), ...(opts.attempts !== undefined ? { attempts: opts.attempts } : {}) };
+}
+
+async function worker(target: Target, concurrency: number, opts?: WorkerOptions): Promise<BenchWorker> {
+  const handler = benchHandler(opts);
   const w = new Worker(
     QUEUE_NAME,
     async (job) => {
-      onStart?.(job.id!);
+      handler(job.id!);
     },
     {
       // Workers must not give up on blocking commands: BullMQ refuses otherwise.
@@ -24,7 +31,13 @@ async function worker(target: Target, concurrency: number, onStart?: StartHook):
       autorun: false,
     },
   );
-  const done = new Completions().follow(w, { completed: 'completed', failed: 'failed' });
+  // 'failed' comes after every failed run, retried or not: only a job out of attempts voids the run
+  // (moveToFailed has counted the run by then).
+  const done = new Completions().follow(w, {
+    completed: 'completed',
+    failed: 'failed',
+    final: (job: Job | undefined) => !job || job.attemptsMade >= (job.opts.attempts ?? 1),
+  });
   await w.waitUntilReady();
   return {
     done,
@@ -37,6 +50,7 @@ async function worker(target: Target, concurrency: number, onStart?: StartHook):
 
 export const bullmq: AdapterFactory = {
   name: 'bullmq',
+  features: ['delay', 'retry'],
   async open(target): Promise<Adapter> {
     const queue = new Queue(QUEUE_NAME, {
       connection: { host: target.host, port: target.port },
@@ -45,14 +59,14 @@ export const bullmq: AdapterFactory = {
     await queue.waitUntilReady();
     return {
       name: 'bullmq',
-      addOne: async (id) => {
-        await queue.add(JOB_NAME, {}, { jobId: id });
+      addOne: async (id, opts) => {
+        await queue.add(JOB_NAME, {}, jobOpts(id, opts));
       },
-      addBulk: async (ids) => {
-        await queue.addBulk(ids.map((id) => ({ name: JOB_NAME, data: {}, opts: { jobId: id } })));
+      addBulk: async (ids, opts) => {
+        await queue.addBulk(ids.map((id) => ({ name: JOB_NAME, data: {}, opts: jobOpts(id, opts?.(id)) })));
       },
       waiting: () => queue.getWaitingCount(),
-      worker: (concurrency, onStart) => worker(target, concurrency, onStart),
+      worker: (concurrency, opts) => worker(target, concurrency, opts),
       close: () => queue.close(),
     };
   },

@@ -6,8 +6,8 @@
  * scenario should show a user.
  */
 import { createQueue, Job, type ActiveJob, type Queue } from '../../src/index.js';
-import type { Adapter, AdapterFactory, BenchWorker, StartHook, Target } from '../harness/adapter.js';
-import { QUEUE_NAME } from '../harness/adapter.js';
+import type { Adapter, AdapterFactory, BenchWorker, JobOptions, Target, WorkerOptions } from '../harness/adapter.js';
+import { QUEUE_NAME, benchHandler } from '../harness/adapter.js';
 import { Completions } from '../harness/completions.js';
 
 /** Resolves once the queue's connection is up, so setup stays out of the timed part. */
@@ -15,15 +15,22 @@ async function connected(q: Queue): Promise<void> {
   await q.stats();
 }
 
-async function worker(target: Target, concurrency: number, onStart?: StartHook): Promise<BenchWorker> {
+/** Options only when there are some, so plain jobs take the plain path. */
+function job(id: string, opts?: JobOptions): Job {
+  return opts ? new Job(id, undefined, { delay: opts.delay, attempts: opts.attempts }) : new Job(id);
+}
+
+async function worker(target: Target, concurrency: number, opts?: WorkerOptions): Promise<BenchWorker> {
   const q = createQueue(QUEUE_NAME, { redis: target.url, concurrency, jobTimeout: 0 });
+  // 'failed' is a failure for good here; a run that will be retried emits 'retrying'.
   const done = new Completions().follow(q, { completed: 'completed', failed: 'failed' });
   await connected(q);
+  const handler = benchHandler(opts);
   return {
     done,
     run: () =>
       q.process(async (job: ActiveJob) => {
-        onStart?.(job.id);
+        handler(job.id);
       }),
     close: () => q.close(),
   };
@@ -31,19 +38,20 @@ async function worker(target: Target, concurrency: number, onStart?: StartHook):
 
 export const convoy: AdapterFactory = {
   name: 'convoy',
+  features: ['delay', 'retry'],
   async open(target): Promise<Adapter> {
     const producer = createQueue(QUEUE_NAME, { redis: target.url });
     await connected(producer);
     return {
       name: 'convoy',
-      addOne: async (id) => {
-        await producer.addJob(new Job(id));
+      addOne: async (id, opts) => {
+        await producer.addJob(job(id, opts));
       },
-      addBulk: async (ids) => {
-        await producer.addJobs(ids.map((id) => new Job(id)));
+      addBulk: async (ids, opts) => {
+        await producer.addJobs(ids.map((id) => job(id, opts?.(id))));
       },
       waiting: async () => (await producer.stats()).queued,
-      worker: (concurrency, onStart) => worker(target, concurrency, onStart),
+      worker: (concurrency, opts) => worker(target, concurrency, opts),
       close: () => producer.close(),
     };
   },

@@ -13,7 +13,7 @@
  */
 import { connect, type Conn as Client } from '../harness/admin.js';
 import type { Adapter, AdapterFactory, BenchWorker, StartHook } from '../harness/adapter.js';
-import { QUEUE_NAME } from '../harness/adapter.js';
+import { QUEUE_NAME, noOptions } from '../harness/adapter.js';
 import { Completions } from '../harness/completions.js';
 
 const PREFIX = `raw:{${QUEUE_NAME}}:`;
@@ -170,23 +170,28 @@ class RawWorker implements BenchWorker {
 function factory(name: 'raw' | 'raw-batched', batched: boolean): AdapterFactory {
   return {
     name,
+    // No delays, no retries: the floor is for plain jobs only.
+    features: [],
     async open(target): Promise<Adapter> {
       const client = await connect(target.url);
       const shas = await load(client);
       const add = (id: string) => evalsha(client, shas.add, [KEYS.queued, KEYS.committed, KEYS.wake], [id]);
       return {
         name,
-        addOne: async (id) => {
+        addOne: async (id, opts) => {
+          noOptions(name, opts);
           await add(id);
         },
         // node-redis pipelines the calls made in one tick: one write for the chunk.
-        addBulk: async (ids) => {
+        addBulk: async (ids, opts) => {
+          if (opts) throw new Error(`${name} has no job options`);
           await Promise.all(ids.map(add));
         },
         waiting: async () => Number(await client.sendCommand(['LLEN', KEYS.queued])),
-        worker: async (concurrency, onStart) => {
+        worker: async (concurrency, opts) => {
+          if (opts?.fail || opts?.delayed) throw new Error(`${name} has no retries or delays`);
           const [c, b] = await Promise.all([connect(target.url), connect(target.url)]);
-          return new RawWorker(c, b, shas, concurrency, batched, onStart);
+          return new RawWorker(c, b, shas, concurrency, batched, opts?.onStart);
         },
         close: () => client.close(),
       };
