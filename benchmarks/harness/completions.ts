@@ -40,8 +40,8 @@ export class Completions {
    */
   follow(emitter: Emitter, events: { completed: string; failed: string; final?: (job: never) => boolean }): this {
     emitter.on(events.completed, () => this.add());
-    emitter.on(events.failed, (job: never, err: unknown) => {
-      if (!events.final || events.final(job)) this.fail(err);
+    emitter.on(events.failed, (job: unknown, err: unknown) => {
+      if (!events.final || events.final(job as never)) this.fail(err);
     });
     emitter.on('error', (err: unknown) => this.fail(err));
     return this;
