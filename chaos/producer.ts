@@ -110,12 +110,17 @@ async function remover(every: number): Promise<void> {
   while (!stopping) {
     await sleep(rand(0, 2 * every));
     if (stopping || !recent.length) continue;
-    // A third of the time a hot ID (often running, often slow: the removal cancels its run);
+    // A third of the time an ID that is running now (listJobs: the removal cancels its run);
     // else mostly the newest adds (still waiting or running), sometimes older ones (maybe ended).
-    const pick =
-      Math.random() < 1 / 3 && cfg.hotPool
-        ? { id: idOf(Math.floor(Math.random() * cfg.hotPool)), queue: (cfg.queues ?? [QUEUE])[Math.floor(Math.random() * (cfg.queues ?? [QUEUE]).length)] }
-        : recent[recent.length - 1 - Math.floor(Math.random() ** 2 * recent.length)];
+    let pick = recent[recent.length - 1 - Math.floor(Math.random() ** 2 * recent.length)];
+    if (Math.random() < 1 / 3) {
+      const names = cfg.queues ?? [QUEUE];
+      const queue = names[Math.floor(Math.random() * names.length)];
+      const running = await queueFor(queue, false)
+        .listJobs('processing', { limit: 50 })
+        .catch(() => []);
+      if (running.length) pick = { id: running[Math.floor(Math.random() * running.length)].id, queue };
+    }
     const tags: Pick<RemoveLine, 'q'> = pick.queue !== QUEUE ? { q: pick.queue } : {};
     const t0 = Date.now();
     try {
