@@ -28,6 +28,13 @@ export interface AnalysisContext {
   removes?: RemoveLine[];
   /** the workers' 'completed' ('c'), 'failed' ('f') and 'retrying' ('r') event lines for this queue */
   events?: WorkerEventLine[];
+  /**
+   * IDs whose failure record after the drain is a StalledError: their last
+   * life ended when a run stalled past its stallLimit, maybe a run no log
+   * shows (a claim whose answer was lost, or whose worker died before it
+   * started the handler)
+   */
+  stalledFailed?: Set<string>;
 }
 
 /** One MULTI snapshot of the queue's structures. */
@@ -218,6 +225,7 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   /** the reports of each run: pid:k → its event lines */
   const reports = groupBy((ctx.events ?? []).filter((l) => (l.e === 'c' || l.e === 'f' || l.e === 'r') && l.k), (l) => `${l.pid}:${l.k}`);
   const addsById = groupBy(adds, (a) => a.id);
+  const stalledFailed = ctx.stalledFailed ?? new Set<string>();
 
   /** an add whose outcome asks for a run after it: queued, scheduled, committed, or processing with 'rerun' */
   const asksForRun = (a: AddLine) => a.o === 'queued' || a.o === 'scheduled' || a.o === 'committed' || (a.o === 'processing' && a.rr === 1);
@@ -263,6 +271,8 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     const latest = Math.max(-Infinity, ...list.map((r) => r.start));
     if (latest >= after) continue;
     if ((maybeRemovedById.get(id) ?? []).some((r) => r.t1 >= after - SLACK)) continue;
+    // Its last life ended stalled past its stallLimit, maybe in a run whose claim was never answered.
+    if (stalledFailed.has(id)) continue;
     // A rerun asked of a run that then stalled past its stallLimit is dropped with the failed job: its run went unreported.
     if (add.o === 'processing' && list.some((r) => r.start <= add.t1 && unreported(r))) continue;
     idsLost++;
@@ -274,6 +284,7 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     if (!reports.get(`${r.pid}:${r.k}`)?.some((l) => l.e === 'r')) continue;
     if ((byId.get(r.id) ?? []).some((n) => n.claim > r.claim)) continue;
     if ((maybeRemovedById.get(r.id) ?? []).some((x) => x.t1 >= r.claim - SLACK)) continue;
+    if (stalledFailed.has(r.id)) continue;
     retriesLost++;
     note(examples.lost, `${r.id}: run ${r.pid}#${r.k} (attempt ${r.a}) was retried, and no run came after it`);
   }
@@ -341,7 +352,9 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   // or 'failed' event of a run no 'rerun' add could have met (such a run is
   // queued again, in the same life). Possible ends: those events, a run never
   // reported (its result written with the answer lost, or its worker killed;
-  // or it stalled past its stallLimit), a removeJob answered true (it may
+  // or it stalled past its stallLimit), a StalledError failure record left
+  // after the drain (the stalled run may be one no log shows: a claim whose
+  // answer was lost), a removeJob answered true (it may
   // have removed only a failure record) or rejected. A rejected add may have
   // started a life.
   let livesStarted = 0;
@@ -356,7 +369,7 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     const maybeStarted = addsOfId.filter((a) => !a.o).length;
     const rerunAdds = addsOfId.filter((a) => a.rr === 1 && (a.o === 'processing' || !a.o));
     let sure = 0;
-    let maybe = (maybeRemovedById.get(id) ?? []).length;
+    let maybe = (maybeRemovedById.get(id) ?? []).length + (stalledFailed.has(id) ? 1 : 0);
     for (const r of byId.get(id) ?? []) {
       const ev = reports.get(`${r.pid}:${r.k}`);
       if (!ev) {

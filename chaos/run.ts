@@ -7,7 +7,20 @@
  * processes' logs and from Redis, that no ID was lost, stuck in processing or
  * run twice at once, that no worker ran more handlers at once than its
  * concurrency, that no run was reported twice, and that the queues'
- * structures stayed consistent.
+ * structures stayed consistent (committed = queued ∪ scheduled ∪ processing).
+ *
+ * The job lifecycle is in it too: half the adds carry { attempts: 3, backoff },
+ * a quarter a delay of 0..1 s, handlers fail 15% of their runs, and producer 1
+ * calls removeJob some 10 times a second (on recent adds, a third of the time
+ * on a running ID). The audit checks that each life (an add answered queued or
+ * scheduled) ends once ('completed', 'failed' for good, or removed) and none is
+ * lost, that no run starts before its due time or a retry before its backoff,
+ * that attempts stay within the limit and go up by one per retry, that a
+ * removed ID runs again only after a new add and that a run cancelled by a
+ * removal is not reported. Two runs of an ID may overlap across a removal:
+ * the removed run is cancelled (its signal aborts at its worker's next
+ * renewal, or never, for a handler that ignores it) while the ID, added again,
+ * runs anew; its result changes nothing.
  *
  * Two queues: QUEUE, swept by a jam guard in this process, and BARE_QUEUE,
  * swept by none (its workers have only the library's own recovery: the lease,
@@ -546,7 +559,7 @@ async function chaos(): Promise<number> {
   await watcher;
 
   /** per queue: the final snapshot, IDs stuck in processing or committed, leftovers */
-  const ends: Array<{ name: string; stuck: string[]; committed: string[]; left: string[]; errorLog: number }> = [];
+  const ends: Array<{ name: string; stuck: string[]; committed: string[]; left: string[]; errorLog: number; stalledFailed: Set<string> }> = [];
   let orphanAtEnd = 0;
   for (const [name, k] of [[QUEUE, keys], [BARE_QUEUE, bareKeys]] as const) {
     const final = await snapshot(control, k);
@@ -565,6 +578,11 @@ async function chaos(): Promise<number> {
       committed: final.committed,
       left: leftovers(allKeys.filter((x) => !(orphan && x === k.lock)), b, fields, failedIds),
       errorLog: await control.lLen(k.errors),
+      stalledFailed: new Set(
+        Object.entries(await control.hGetAll(k.failinfo))
+          .filter(([, err]) => /"stalled":true/.test(err))
+          .map(([id]) => id),
+      ),
     });
   }
   const stuck = ends.flatMap((e) => e.stuck.map((id) => `[${e.name}] ${id}`));
@@ -614,6 +632,7 @@ async function chaos(): Promise<number> {
         kills,
         {
           modes,
+          stalledFailed: ends.find((e) => e.name === name)!.stalledFailed,
           removes: removes.filter((x) => (x.q ?? QUEUE) === name),
           events: workerLines.filter((l): l is WorkerEventLine => !isRunLine(l) && (queueOfPid.get(l.pid) ?? QUEUE) === name),
         },
@@ -672,6 +691,7 @@ async function chaos(): Promise<number> {
     { label: 'jam guard sweeps that failed', value: jam.failedSweeps },
     { label: 'IDs requeued by the jam guard', value: jammedIds },
     { label: 'IDs recovered as stalled (lease lapsed)', value: stalledIds },
+    { label: '  IDs failed for good as stalled (StalledError record)', value: ends.reduce((n, e) => n + e.stalledFailed.size, 0) },
     { label: 'lease renewals that failed', value: renewalsFailed },
     { label: 'snapshots with an orphaned sweep lock', value: orphanedLockSeen },
     { label: 'orphaned sweep lock: longest age seen (ms)', value: orphanedLockLongest },

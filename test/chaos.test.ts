@@ -152,6 +152,9 @@ test('retries: attempt +1 after a retried failure, never above attempts, not bef
   t.is(lost.retriesLost, 1);
   // ...unless the ID was removed meanwhile.
   t.is(analyze(adds, arun('a', 1, 1, 110, 120, 1, 3, 'fail'), [], [], { events: [ev('r', 'a', 1, 1, 121, 50)], removes: [rm('a', 150)] }).retriesLost, 0);
+  // ...or its life ended stalled past its stallLimit (the retry's claim may have lost its answer): a StalledError record is left.
+  const stalledAway = analyze(adds, arun('a', 1, 1, 110, 120, 1, 3, 'fail'), [], [], { events: [ev('r', 'a', 1, 1, 121, 50)], stalledFailed: new Set(['a']) });
+  t.is(stalledAway.retriesLost + stalledAway.livesNotEnded, 0);
   // A run after a completed one may not be the next attempt; after a stall it is the same attempt.
   const afterOk = [...arun('a', 1, 1, 110, 120, 1, 3), ...arun('a', 1, 2, 200, 210, 2, 3)];
   t.is(analyze([...adds, { ...add('a', 150), at: 3 }], afterOk, [], []).attemptSteps, 1);
