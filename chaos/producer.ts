@@ -113,19 +113,25 @@ async function remover(every: number): Promise<void> {
     // A third of the time an ID that is running now (listJobs: the removal cancels its run);
     // else mostly the newest adds (still waiting or running), sometimes older ones (maybe ended).
     let pick = recent[recent.length - 1 - Math.floor(Math.random() ** 2 * recent.length)];
+    let running = false;
     if (Math.random() < 1 / 3) {
       const names = cfg.queues ?? [QUEUE];
       const queue = names[Math.floor(Math.random() * names.length)];
-      const running = await queueFor(queue, false)
+      const list = await queueFor(queue, false)
         .listJobs('processing', { limit: 50 })
         .catch(() => []);
-      if (running.length) pick = { id: running[Math.floor(Math.random() * running.length)].id, queue };
+      if (list.length) {
+        pick = { id: list[Math.floor(Math.random() * list.length)].id, queue };
+        running = true;
+      }
     }
     const tags: Pick<RemoveLine, 'q'> = pick.queue !== QUEUE ? { q: pick.queue } : {};
     const t0 = Date.now();
     try {
       const ok = await queueFor(pick.queue, false).removeJob(pick.id);
       removeLog!.write({ id: pick.id, p: process.pid, t0, t1: Date.now(), ok, ...tags } satisfies RemoveLine);
+      // Half the running IDs removed are added again at once: a new life that may run while the cancelled run is still going.
+      if (ok && running && Math.random() < 0.5) await addUntilSettled(pick.id, pick.queue, false);
     } catch (err) {
       removeLog!.write({ id: pick.id, p: process.pid, t0, t1: Date.now(), err: (err as Error).message, ...tags } satisfies RemoveLine);
     }
