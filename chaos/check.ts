@@ -2,7 +2,7 @@
  * The chaos run's checks, as pure functions over what the processes logged and
  * what Redis held, so they can be tested on made-up logs too.
  */
-import type { AddLine, RunLine, WorkerLine } from './common.js';
+import type { AddLine, RemoveLine, RunLine, WorkerEventLine, WorkerLine } from './common.js';
 
 /**
  * A jam guard sweep (or a lease renewal's stall recovery) that requeued `id`
@@ -20,27 +20,43 @@ export interface KillLine {
   t: number;
 }
 
-/** What the analysis needs to know besides the logs. */
+/** What the analysis needs to know besides the adds, runs, jams and kills. */
 export interface AnalysisContext {
   /** pid → the worker's mode, for the examples */
   modes?: Map<number, string>;
+  /** the removeJob calls on this queue */
+  removes?: RemoveLine[];
+  /** the workers' 'completed' ('c'), 'failed' ('f') and 'retrying' ('r') event lines for this queue */
+  events?: WorkerEventLine[];
+  /**
+   * IDs whose failure record after the drain is a StalledError: their last
+   * life ended when a run stalled past its stallLimit, maybe a run no log
+   * shows (a claim whose answer was lost, or whose worker died before it
+   * started the handler)
+   */
+  stalledFailed?: Set<string>;
 }
 
-/** One MULTI snapshot of the queue's three structures. */
+/** One MULTI snapshot of the queue's structures. */
 export interface Snapshot {
   committed: string[];
   queued: string[];
   processing: string[];
+  /** absent: a snapshot from before scheduled jobs (taken as none) */
+  scheduled?: string[];
 }
 
+/** The invariant: committed = queued ∪ scheduled ∪ processing, the three disjoint, no ID twice in queued. */
 export interface SnapshotViolations {
-  /** committed IDs in neither queued nor processing */
+  /** committed IDs in none of queued, scheduled and processing */
   committedOutside: string[];
   /** IDs more than once in the queued list */
   queuedDuplicates: string[];
   /** IDs in both queued and processing */
   queuedAndProcessing: string[];
-  /** queued or processing IDs that are not committed */
+  /** IDs scheduled and also queued or processing */
+  scheduledAndOther: string[];
+  /** queued, scheduled or processing IDs that are not committed */
   notCommitted: string[];
 }
 
@@ -52,12 +68,14 @@ export function checkSnapshot(s: Snapshot): SnapshotViolations {
     queued.add(id);
   }
   const processing = new Set(s.processing);
+  const scheduled = new Set(s.scheduled ?? []);
   const committed = new Set(s.committed);
   return {
-    committedOutside: s.committed.filter((id) => !queued.has(id) && !processing.has(id)),
+    committedOutside: s.committed.filter((id) => !queued.has(id) && !processing.has(id) && !scheduled.has(id)),
     queuedDuplicates: [...dup],
     queuedAndProcessing: [...queued].filter((id) => processing.has(id)),
-    notCommitted: [...new Set([...queued, ...processing])].filter((id) => !committed.has(id)),
+    scheduledAndOther: [...scheduled].filter((id) => queued.has(id) || processing.has(id)),
+    notCommitted: [...new Set([...queued, ...processing, ...scheduled])].filter((id) => !committed.has(id)),
   };
 }
 
@@ -72,11 +90,17 @@ export interface Run {
   end: number;
   r?: RunLine['r'] | 'killed';
   noPayload: boolean;
+  /** job.attempt and the attempts option, when logged */
+  a?: number;
+  ax?: number;
 }
 
 export interface RunAnalysis {
   addsResolved: number;
   addsRejected: number;
+  /** resolved adds that carried a delay > 0, and attempts > 1 */
+  addsDelayed: number;
+  addsWithAttempts: number;
   idsAdded: number;
   outcomes: Record<string, number>;
   runs: number;
@@ -86,23 +110,67 @@ export interface RunAnalysis {
   /** runs that ignored their abort signal and ended after it fired */
   runsLate: number;
   runsCutByKill: number;
+  /** runs with job.attempt > 1 (retries), and the highest attempt seen */
+  runsRetried: number;
+  maxAttempt: number;
   jammedIds: number;
   /** overlapping runs of one ID with a jam guard requeue or a stall recovery between them (allowed) */
   overlapsWithJam: number;
+  /** overlapping runs of one ID with a removeJob between them (allowed: the removed run is cancelled, the ID re-added) */
+  overlapsWithRemoval: number;
   /** of the overlaps without a jam or stall, those whose first run ignored its signal past jobTimeout */
   overlapsAfterLateRun: number;
+  /** removeJob calls: answered true, false, or rejected (outcome unknown) */
+  removesTrue: number;
+  removesFalse: number;
+  removesUnknown: number;
+  /** runs that were going when a removeJob answered true for their ID (cancelled), and of those, ended 100 ms or more after it */
+  runsCancelled: number;
+  runsCancelledLate: number;
+  /** lives: adds that started one (queued or scheduled); ends seen for sure ('completed' or final 'failed' with no rerun pending) */
+  livesStarted: number;
+  livesCompleted: number;
+  livesFailed: number;
   /** must be zero */
   idsLost: number;
+  /** 'retrying' events with no later run of the ID and no removeJob since */
+  retriesLost: number;
   overlapsWithoutJam: number;
   runsWithoutPayload: number;
   /**
    * runs with no cause: neither an add that may have queued the ID since the
-   * previous run's claim, nor a jam guard requeue since then
+   * previous run's claim, nor a jam guard requeue since then, nor a failed
+   * previous run with attempts left
    */
   runsWithoutCause: number;
   /** runs of workers that were never killed yet never ended */
   unfinishedRuns: number;
-  examples: { lost: string[]; overlaps: string[]; unfinished: string[]; uncaused: string[] };
+  /** IDs that ended more lives (sure ends) than adds could have started */
+  livesEndedTwice: number;
+  /** IDs with more lives started than ends, sure or possible */
+  livesNotEnded: number;
+  /** runs of a delayed life claimed before its due time (add time + delay − tolerance), with no removeJob between */
+  runsBeforeDue: number;
+  /** retries claimed before the failed run's end + its backoff delay − tolerance */
+  retriesBeforeBackoff: number;
+  /** runs with job.attempt above the job's attempts option */
+  runsOverAttempts: number;
+  /** consecutive runs of an ID whose attempt numbers do not follow (+1 after a retried failure, same after a stall or jam, 1 in a new life) */
+  attemptSteps: number;
+  /** runs claimed after a removeJob answered true with no add since */
+  runsAfterRemoval: number;
+  /** runs cancelled by a removeJob that were reported ('completed', 'failed' or 'retrying') all the same */
+  reportsAfterRemoval: number;
+  examples: {
+    lost: string[];
+    overlaps: string[];
+    unfinished: string[];
+    uncaused: string[];
+    lives: string[];
+    due: string[];
+    attempts: string[];
+    removals: string[];
+  };
 }
 
 export function collectRuns(lines: RunLine[], kills: KillLine[]): Run[] {
@@ -111,7 +179,7 @@ export function collectRuns(lines: RunLine[], kills: KillLine[]): Run[] {
   for (const l of lines) {
     const key = `${l.pid}:${l.k}`;
     if (l.e === 's') {
-      runs.set(key, { id: l.id, pid: l.pid, k: l.k, start: l.t, claim: l.c ?? l.t, end: Infinity, noPayload: l.np === 1 });
+      runs.set(key, { id: l.id, pid: l.pid, k: l.k, start: l.t, claim: l.c ?? l.t, end: Infinity, noPayload: l.np === 1, a: l.a, ax: l.a === undefined ? undefined : (l.ax ?? 1) });
     } else {
       const run = runs.get(key);
       if (run) {
@@ -129,61 +197,105 @@ export function collectRuns(lines: RunLine[], kills: KillLine[]): Run[] {
   return [...runs.values()];
 }
 
+/** Clocks: Date.now() in every process, the Redis clock for claims and due times, one machine. */
+const SLACK = 2;
+/** The "no run before its due time" checks allow this much (ms): clock granularity and rounding. */
+export const DUE_TOLERANCE = 5 + 1;
+
+function groupBy<T>(items: Iterable<T>, key: (x: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const x of items) {
+    const k = key(x);
+    let list = out.get(k);
+    if (!list) out.set(k, (list = []));
+    list.push(x);
+  }
+  return out;
+}
+
 export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], kills: KillLine[], ctx: AnalysisContext = {}): RunAnalysis {
   const runs = collectRuns(runLines, kills);
   const modeOf = (pid: number) => (ctx.modes?.has(pid) ? ` (${ctx.modes.get(pid)})` : '');
-  /** an add whose outcome asks for a run after it: queued, committed, or processing with 'rerun' */
-  const asksForRun = (a: AddLine) => a.o === 'queued' || a.o === 'committed' || (a.o === 'processing' && a.rr === 1);
-  const outcomes: Record<string, number> = { queued: 0, committed: 0, processing: 0 };
+  const removes = ctx.removes ?? [];
+  /** removals that may have taken the ID out: answered true, or rejected (outcome unknown) */
+  const maybeRemovedById = groupBy(removes.filter((r) => r.ok !== false), (r) => r.id);
+  const removedById = groupBy(removes.filter((r) => r.ok === true), (r) => r.id);
+  /** a removeJob of `id` that may have run between t0 and t1 */
+  const removalBetween = (id: string, t0: number, t1: number) => (maybeRemovedById.get(id) ?? []).some((r) => r.t1 >= t0 - SLACK && r.t0 <= t1 + SLACK);
+  /** the reports of each run: pid:k → its event lines */
+  const reports = groupBy((ctx.events ?? []).filter((l) => (l.e === 'c' || l.e === 'f' || l.e === 'r') && l.k), (l) => `${l.pid}:${l.k}`);
+  const addsById = groupBy(adds, (a) => a.id);
+  const stalledFailed = ctx.stalledFailed ?? new Set<string>();
+
+  /** an add whose outcome asks for a run after it: queued, scheduled, committed, or processing with 'rerun' */
+  const asksForRun = (a: AddLine) => a.o === 'queued' || a.o === 'scheduled' || a.o === 'committed' || (a.o === 'processing' && a.rr === 1);
+  const outcomes: Record<string, number> = { queued: 0, scheduled: 0, committed: 0, processing: 0 };
   const ids = new Set<string>();
-  /** per ID, the latest send time of an add that left it waiting (queued or committed) */
-  const mustRunAfter = new Map<string, number>();
+  /** per ID, the latest add that left it waiting (or asked for a rerun) */
+  const mustRunAfter = new Map<string, AddLine>();
   let addsResolved = 0;
   let addsRejected = 0;
+  let addsDelayed = 0;
+  let addsWithAttempts = 0;
   for (const a of adds) {
     if (!a.o) {
       addsRejected++;
       continue;
     }
     addsResolved++;
+    if (a.d) addsDelayed++;
+    if ((a.at ?? 1) > 1) addsWithAttempts++;
     outcomes[a.o] = (outcomes[a.o] ?? 0) + 1;
     ids.add(a.id);
-    if (asksForRun(a)) {
-      mustRunAfter.set(a.id, Math.max(mustRunAfter.get(a.id) ?? -Infinity, a.t0));
-    }
+    if (asksForRun(a) && !(a.t0 <= (mustRunAfter.get(a.id)?.t0 ?? -Infinity))) mustRunAfter.set(a.id, a);
   }
 
-  const byId = new Map<string, Run[]>();
-  for (const r of runs) {
-    let list = byId.get(r.id);
-    if (!list) byId.set(r.id, (list = []));
-    list.push(r);
-  }
+  const byId = groupBy(runs, (r) => r.id);
+  for (const list of byId.values()) list.sort((a, b) => a.claim - b.claim);
+  /** a run with no 'completed', 'failed' or 'retrying' event (when the events are known; a killed run always) */
+  const unreported = (r: Run) => r.r === 'killed' || (ctx.events !== undefined && !reports.has(`${r.pid}:${r.k}`));
   /** sweeps whose answer was lost: they may have requeued any ID */
   const anyId = jams.filter((j) => j.id === '*');
-  const jamsById = new Map<string, JamLine[]>();
-  for (const j of jams) {
-    if (j.id === '*') continue;
-    let list = jamsById.get(j.id);
-    if (!list) jamsById.set(j.id, (list = []));
-    list.push(j);
-  }
+  const jamsById = groupBy(jams.filter((j) => j.id !== '*'), (j) => j.id);
 
-  const examples = { lost: [] as string[], overlaps: [] as string[], unfinished: [] as string[], uncaused: [] as string[] };
+  const examples: RunAnalysis['examples'] = { lost: [], overlaps: [], unfinished: [], uncaused: [], lives: [], due: [], attempts: [], removals: [] };
+  const note = (list: string[], s: string) => {
+    if (list.length < 5) list.push(s);
+  };
+
+  // ---- none lost: after the last add that asked for a run, a run starts, or a removeJob may have taken the ID out.
   let idsLost = 0;
-  for (const [id, after] of mustRunAfter) {
-    const latest = Math.max(-Infinity, ...(byId.get(id) ?? []).map((r) => r.start));
-    if (!(latest >= after)) {
-      idsLost++;
-      if (examples.lost.length < 5) examples.lost.push(`${id}: added at ${after}, last run start ${latest}`);
-    }
+  for (const [id, add] of mustRunAfter) {
+    const after = add.t0;
+    const list = byId.get(id) ?? [];
+    const latest = Math.max(-Infinity, ...list.map((r) => r.start));
+    if (latest >= after) continue;
+    if ((maybeRemovedById.get(id) ?? []).some((r) => r.t1 >= after - SLACK)) continue;
+    // Its last life ended stalled past its stallLimit, maybe in a run whose claim was never answered.
+    if (stalledFailed.has(id)) continue;
+    // A rerun asked of a run that then stalled past its stallLimit is dropped with the failed job: its run went unreported.
+    if (add.o === 'processing' && list.some((r) => r.start <= add.t1 && unreported(r))) continue;
+    idsLost++;
+    note(examples.lost, `${id}: added at ${after} (${add.o}${add.d ? `, delay ${add.d}` : ''}), last run start ${latest}`);
+  }
+  // ---- and every retry runs: a 'retrying' run is followed by another run of its ID, unless removed.
+  let retriesLost = 0;
+  for (const r of runs) {
+    if (!reports.get(`${r.pid}:${r.k}`)?.some((l) => l.e === 'r')) continue;
+    if ((byId.get(r.id) ?? []).some((n) => n.claim > r.claim)) continue;
+    if ((maybeRemovedById.get(r.id) ?? []).some((x) => x.t1 >= r.claim - SLACK)) continue;
+    if (stalledFailed.has(r.id)) continue;
+    retriesLost++;
+    note(examples.lost, `${r.id}: run ${r.pid}#${r.k} (attempt ${r.a}) was retried, and no run came after it`);
   }
 
+  // ---- no two live runs of an ID at once without a jam, stall recovery or removal between them
   let overlapsWithJam = 0;
+  let overlapsWithRemoval = 0;
   let overlapsAfterLateRun = 0;
   let overlapsWithoutJam = 0;
-  for (const [id, list] of byId) {
-    list.sort((a, b) => a.start - b.start);
+  for (const [id, runsOfId] of byId) {
+    const list = [...runsOfId].sort((a, b) => a.start - b.start);
     const idJams = [...(jamsById.get(id) ?? []), ...anyId];
     for (let j = 1; j < list.length; j++) {
       for (let i = 0; i < j; i++) {
@@ -192,26 +304,27 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
         if (a.end <= b.start) continue;
         if (idJams.some((jam) => jam.t1 >= a.start && jam.t0 <= b.start)) {
           overlapsWithJam++;
+        } else if (removalBetween(id, a.start, b.start)) {
+          overlapsWithRemoval++;
         } else {
           overlapsWithoutJam++;
           if (a.r === 'late') overlapsAfterLateRun++;
-          if (examples.overlaps.length < 5) {
-            const how = a.r === 'late' ? ', ignored its signal past jobTimeout' : a.r === undefined ? ', never ended' : '';
-            examples.overlaps.push(
-              `${id}: run ${a.pid}#${a.k}${modeOf(a.pid)} live ${a.start}..${a.end}${how}, ` +
-                `and run ${b.pid}#${b.k}${modeOf(b.pid)} started at ${b.start} (${b.start - a.start} ms after the first)`,
-            );
-          }
+          const how = a.r === 'late' ? ', ignored its signal past jobTimeout' : a.r === undefined ? ', never ended' : '';
+          note(
+            examples.overlaps,
+            `${id}: run ${a.pid}#${a.k}${modeOf(a.pid)} live ${a.start}..${a.end}${how}, ` +
+              `and run ${b.pid}#${b.k}${modeOf(b.pid)} started at ${b.start} (${b.start - a.start} ms after the first)`,
+          );
         }
       }
     }
   }
 
-  // Every run needs a cause: an add that may have queued the ID (resolved
-  // 'queued' or 'committed', or rejected with an unknown outcome) or a jam guard
-  // requeue, after the claim of the ID's previous run and before this claim.
-  // Clocks: Date.now() here, the Redis clock for claims, one machine; 2 ms slack.
-  const SLACK = 2;
+  // ---- every run has a cause: an add that may have queued the ID (resolved
+  // 'queued', 'scheduled' or 'committed', 'processing' with 'rerun', or
+  // rejected with an unknown outcome) or a jam guard requeue, after the claim
+  // of the ID's previous run and before this claim; or a previous run that was
+  // cut by a kill (recovered as a stall) or failed with attempts left (a retry).
   const causesById = new Map<string, Array<{ t0: number; t1: number }>>();
   for (const a of adds) {
     if (a.o === 'processing' && a.rr !== 1) continue;
@@ -219,18 +332,143 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     if (!list) causesById.set(a.id, (list = []));
     list.push(a);
   }
+  const mayRetry = (p: Run) => p.a !== undefined && p.a < (p.ax ?? 1) && p.r !== 'ok';
   let runsWithoutCause = 0;
-  for (const [id, runsOfId] of byId) {
-    const list = [...runsOfId].sort((a, b) => a.claim - b.claim);
+  for (const [id, list] of byId) {
     const causes = [...(causesById.get(id) ?? []), ...(jamsById.get(id) ?? []), ...anyId];
     for (let j = 0; j < list.length; j++) {
       const after = j === 0 ? -Infinity : list[j - 1].claim - SLACK;
       const b = list[j];
-      // A run cut by a kill is started again by the recovery.
-      if (j > 0 && list[j - 1].r === 'killed') continue;
+      if (j > 0 && (list[j - 1].r === 'killed' || mayRetry(list[j - 1]))) continue;
       if (!causes.some((c) => c.t1 >= after && c.t0 <= b.claim + SLACK)) {
         runsWithoutCause++;
-        if (examples.uncaused.length < 5) examples.uncaused.push(`${id}: run ${b.pid}#${b.k} claimed at ${b.claim}, previous claim ${after + SLACK}`);
+        note(examples.uncaused, `${id}: run ${b.pid}#${b.k} claimed at ${b.claim}, previous claim ${after + SLACK}`);
+      }
+    }
+  }
+
+  // ---- lives: an add answered queued or scheduled starts one; it ends with one
+  // 'completed', one final 'failed' or one removeJob. Sure ends: a 'completed'
+  // or 'failed' event of a run no 'rerun' add could have met (such a run is
+  // queued again, in the same life). Possible ends: those events, a run never
+  // reported (its result written with the answer lost, or its worker killed;
+  // or it stalled past its stallLimit), a StalledError failure record left
+  // after the drain (the stalled run may be one no log shows: a claim whose
+  // answer was lost), a removeJob answered true (it may
+  // have removed only a failure record) or rejected. A rejected add may have
+  // started a life.
+  let livesStarted = 0;
+  let livesCompleted = 0;
+  let livesFailed = 0;
+  let livesEndedTwice = 0;
+  let livesNotEnded = 0;
+  const allIds = new Set([...addsById.keys(), ...byId.keys()]);
+  for (const id of allIds) {
+    const addsOfId = addsById.get(id) ?? [];
+    const started = addsOfId.filter((a) => a.o === 'queued' || a.o === 'scheduled').length;
+    const maybeStarted = addsOfId.filter((a) => !a.o).length;
+    const rerunAdds = addsOfId.filter((a) => a.rr === 1 && (a.o === 'processing' || !a.o));
+    let sure = 0;
+    let maybe = (maybeRemovedById.get(id) ?? []).length + (stalledFailed.has(id) ? 1 : 0);
+    for (const r of byId.get(id) ?? []) {
+      const ev = reports.get(`${r.pid}:${r.k}`);
+      if (!ev) {
+        maybe++;
+        continue;
+      }
+      const end = ev.find((l) => l.e === 'c' || l.e === 'f');
+      if (!end) continue;
+      if (rerunAdds.some((a) => a.t1 >= r.claim - SLACK && a.t0 <= end.t + SLACK)) {
+        maybe++;
+        continue;
+      }
+      sure++;
+      if (end.e === 'c') livesCompleted++;
+      else livesFailed++;
+    }
+    livesStarted += started;
+    if (sure > started + maybeStarted) {
+      livesEndedTwice++;
+      note(examples.lives, `${id}: ${sure} lives ended for sure ('completed' or final 'failed'), only ${started} adds started one (${maybeStarted} unknown)`);
+    }
+    if (started > sure + maybe) {
+      livesNotEnded++;
+      note(examples.lives, `${id}: ${started} lives started, ${sure} ended for sure and ${maybe} maybe`);
+    }
+  }
+
+  // ---- no run before its due time: after an add answered 'scheduled' (due at
+  // least at its send time + delay), no run claims the ID before that, unless a
+  // removeJob may have ended that life in between (and an add started another).
+  let runsBeforeDue = 0;
+  for (const a of adds) {
+    if (a.o !== 'scheduled' || !a.d) continue;
+    const due = a.t0 + a.d;
+    for (const r of byId.get(a.id) ?? []) {
+      if (r.claim <= a.t1 + SLACK || r.claim >= due - DUE_TOLERANCE) continue;
+      if (removalBetween(a.id, a.t0, r.claim)) continue;
+      runsBeforeDue++;
+      note(examples.due, `${a.id}: added at ${a.t0}..${a.t1} with delay ${a.d} (due ≥ ${due}), run ${r.pid}#${r.k} claimed at ${r.claim} (${due - r.claim} ms early)`);
+    }
+  }
+
+  // ---- attempts: never above the limit; +1 after a retried failure (no sooner
+  // than its backoff), the same after a stall or jam, 1 in a new life.
+  let retriesBeforeBackoff = 0;
+  let runsOverAttempts = 0;
+  let attemptSteps = 0;
+  for (const r of runs) {
+    if (r.a !== undefined && r.a > (r.ax ?? 1)) {
+      runsOverAttempts++;
+      note(examples.attempts, `${r.id}: run ${r.pid}#${r.k} is attempt ${r.a} of ${r.ax ?? 1}`);
+    }
+  }
+  for (const [id, list] of byId) {
+    for (let j = 1; j < list.length; j++) {
+      const p = list[j - 1];
+      const n = list[j];
+      if (p.a === undefined || n.a === undefined) continue;
+      const retried = reports.get(`${p.pid}:${p.k}`)?.find((l) => l.e === 'r');
+      const removed = removalBetween(id, p.claim, n.claim);
+      let bad = '';
+      if (retried && !removed && n.a !== p.a + 1) bad = `run ${p.pid}#${p.k} (attempt ${p.a}) was retried, the next run is attempt ${n.a}`;
+      else if (n.a !== 1 && n.a !== p.a && n.a !== p.a + 1) bad = `attempt ${n.a} follows attempt ${p.a}`;
+      else if (n.a === p.a + 1 && p.r === 'ok') bad = `attempt ${n.a} follows attempt ${p.a}, which completed`;
+      if (bad) {
+        attemptSteps++;
+        note(examples.attempts, `${id}: ${bad} (runs ${p.pid}#${p.k} claimed ${p.claim}, ${n.pid}#${n.k} claimed ${n.claim})`);
+      }
+      if (retried && !removed && Number.isFinite(p.end) && n.claim < p.end + (retried.ms ?? 0) - DUE_TOLERANCE) {
+        retriesBeforeBackoff++;
+        note(examples.due, `${id}: run ${p.pid}#${p.k} ended at ${p.end}, retried after ${retried.ms} ms, yet run ${n.pid}#${n.k} claimed at ${n.claim}`);
+      }
+    }
+  }
+
+  // ---- removals: a removed ID runs again only after a new add; a run it
+  // cancelled is not reported (its result changes nothing).
+  let runsAfterRemoval = 0;
+  let reportsAfterRemoval = 0;
+  let runsCancelled = 0;
+  let runsCancelledLate = 0;
+  for (const [id, rms] of removedById) {
+    const list = byId.get(id) ?? [];
+    const addsOfId = (addsById.get(id) ?? []).filter((a) => !a.o || asksForRun(a));
+    for (const rm of rms) {
+      for (const r of list) {
+        if (r.claim > rm.t1 + SLACK && !addsOfId.some((a) => a.t1 >= rm.t0 - SLACK && a.t0 <= r.claim + SLACK)) {
+          runsAfterRemoval++;
+          note(examples.removals, `${id}: removed at ${rm.t0}..${rm.t1}, run ${r.pid}#${r.k} claimed at ${r.claim} with no add since`);
+        }
+        if (r.claim < rm.t0 - SLACK && r.end > rm.t1 + SLACK) {
+          runsCancelled++;
+          if (r.end >= rm.t1 + 100) runsCancelledLate++;
+          const ev = reports.get(`${r.pid}:${r.k}`);
+          if (ev) {
+            reportsAfterRemoval++;
+            note(examples.removals, `${id}: removed at ${rm.t0}..${rm.t1}, yet run ${r.pid}#${r.k}${modeOf(r.pid)} (claimed ${r.claim}, ended ${r.end}) was reported: ${ev.map((l) => l.e).join(', ')}`);
+          }
+        }
       }
     }
   }
@@ -240,6 +478,8 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   return {
     addsResolved,
     addsRejected,
+    addsDelayed,
+    addsWithAttempts,
     idsAdded: ids.size,
     outcomes,
     runs: runs.length,
@@ -248,14 +488,34 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     runsTimedOut: runs.filter((r) => r.r === 'abort' || r.r === 'late').length,
     runsLate: runs.filter((r) => r.r === 'late').length,
     runsCutByKill: runs.filter((r) => r.r === 'killed').length,
+    runsRetried: runs.filter((r) => (r.a ?? 1) > 1).length,
+    maxAttempt: Math.max(0, ...runs.map((r) => r.a ?? 0)),
     jammedIds: jams.length - anyId.length,
     overlapsWithJam,
+    overlapsWithRemoval,
     overlapsAfterLateRun,
+    removesTrue: removes.filter((r) => r.ok === true).length,
+    removesFalse: removes.filter((r) => r.ok === false).length,
+    removesUnknown: removes.filter((r) => r.ok === undefined).length,
+    runsCancelled,
+    runsCancelledLate,
+    livesStarted,
+    livesCompleted,
+    livesFailed,
     idsLost,
+    retriesLost,
     overlapsWithoutJam,
     runsWithoutPayload: runs.filter((r) => r.noPayload).length,
     runsWithoutCause,
     unfinishedRuns: unfinished.length,
+    livesEndedTwice,
+    livesNotEnded,
+    runsBeforeDue,
+    retriesBeforeBackoff,
+    runsOverAttempts,
+    attemptSteps,
+    runsAfterRemoval,
+    reportsAfterRemoval,
     examples,
   };
 }
@@ -329,30 +589,33 @@ export function concurrencyAudit(lines: WorkerLine[], t0 = 0): ConcurrencyAudit 
 }
 
 export interface ReportAudit {
-  /** 'completed' and 'failed' events seen */
+  /** 'completed', 'failed' and 'retrying' events seen */
   completedEvents: number;
   failedEvents: number;
-  /** runs reported more than once ('completed' and 'failed' events of one run, all counted) */
+  retryingEvents: number;
+  /** runs reported more than once ('completed', 'failed' and 'retrying' events of one run, all counted) */
   runsReportedTwice: number;
   /** reports beyond the first, summed over those runs */
   extraReports: number;
   examples: string[];
 }
 
-/** Each run is reported at most once: one 'completed' or one 'failed' event. */
+/** Each run is reported at most once: one 'completed', 'failed' or 'retrying' event. */
 export function reportAudit(lines: WorkerLine[], modes?: Map<number, string>): ReportAudit {
   const count = new Map<string, { n: number; kinds: string[]; id?: string; pid: number; k: number }>();
   let completedEvents = 0;
   let failedEvents = 0;
+  let retryingEvents = 0;
   for (const l of lines) {
-    if (l.e !== 'c' && l.e !== 'f') continue;
+    if (l.e !== 'c' && l.e !== 'f' && l.e !== 'r') continue;
     if (l.e === 'c') completedEvents++;
-    else failedEvents++;
+    else if (l.e === 'f') failedEvents++;
+    else retryingEvents++;
     const key = l.k ? `${l.pid}:${l.k}` : `${l.pid}:0:${l.id}`;
     let c = count.get(key);
     if (!c) count.set(key, (c = { n: 0, kinds: [], id: l.id, pid: l.pid, k: l.k ?? 0 }));
     c.n++;
-    c.kinds.push(l.e === 'c' ? 'completed' : 'failed');
+    c.kinds.push(l.e === 'c' ? 'completed' : l.e === 'f' ? 'failed' : 'retrying');
   }
   let runsReportedTwice = 0;
   let extraReports = 0;
@@ -366,7 +629,7 @@ export function reportAudit(lines: WorkerLine[], modes?: Map<number, string>): R
       examples.push(`${c.id}: run ${c.pid}#${c.k}${mode} reported ${c.n} times: ${c.kinds.join(', ')}`);
     }
   }
-  return { completedEvents, failedEvents, runsReportedTwice, extraReports, examples };
+  return { completedEvents, failedEvents, retryingEvents, runsReportedTwice, extraReports, examples };
 }
 
 /** Keys a drained queue may keep: failure records, the error log and the registry of the workers still running. */

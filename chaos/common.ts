@@ -30,6 +30,27 @@ export interface AddLine {
   q?: string;
   /** added with duplicateWhileProcessing 'rerun': an outcome 'processing' asks for one more run */
   rr?: 1;
+  /** the job option delay (ms): due at the add's time plus this, on the Redis clock */
+  d?: number;
+  /** the job option attempts (absent: 1) */
+  at?: number;
+}
+
+/**
+ * One removeJob call as the remover saw it: sent at t0, settled at t1, with
+ * its answer (`ok`), or the error when it rejected (outcome unknown: it may
+ * have removed the ID).
+ */
+export interface RemoveLine {
+  id: string;
+  /** remover pid */
+  p: number;
+  t0: number;
+  t1: number;
+  ok?: boolean;
+  err?: string;
+  /** the queue, when not QUEUE */
+  q?: string;
 }
 
 /**
@@ -57,23 +78,29 @@ export interface RunLine {
   c?: number;
   /** start only: handlers running in this process at that moment, this one included */
   n?: number;
+  /** start only: job.attempt (the 1-based run number of its life), and its attempts option (absent: 1) */
+  a?: number;
+  ax?: number;
 }
 
 /**
  * What else a worker logs: its header ('h', first line: queue, mode,
  * concurrency), the abort signal of a run firing ('a'), the queue's
- * 'completed' ('c') and 'failed' ('f') events for a run, the queue's
+ * 'completed' ('c'), 'failed' ('f': failed for good) and 'retrying' ('r')
+ * events for a run, the queue's
  * 'stalled' event ('st': runs of other workers whose leases lapsed, put back
  * by this worker's lease renewal), and lease renewals that failed ('rx': they
  * may have recovered stalled runs nobody heard of).
  */
 export interface WorkerEventLine {
-  e: 'h' | 'a' | 'c' | 'f' | 'st' | 'rx';
+  e: 'h' | 'a' | 'c' | 'f' | 'r' | 'st' | 'rx';
   pid: number;
   t: number;
   /** 'st': the IDs recovered */
   ids?: string[];
-  /** 'a', 'c', 'f': the run (0: a job whose handler never started) */
+  /** 'r' (the 'retrying' event): the delay before the retry (ms) */
+  ms?: number;
+  /** 'a', 'c', 'f', 'r': the run (0: a job whose handler never started) */
   k?: number;
   id?: string;
   /** 'h' only */
@@ -143,6 +170,13 @@ export interface ChildConfig {
   queues?: string[];
   /** producers: fraction of adds with duplicateWhileProcessing 'rerun' */
   rerunRate?: number;
+  /** producers: fraction of adds with { attempts: 3, backoff }, and fraction with a delay of 0..maxDelay ms */
+  retryRate?: number;
+  delayRate?: number;
+  maxDelay?: number;
+  /** producers: removeJob calls on recently added IDs, one every removeEvery ms on average (0: none), logged to removeLog */
+  removeEvery?: number;
+  removeLog?: string;
   /** producers: fraction of adds that pick from the first `hotPool` IDs (so adds meet running IDs) */
   hotRate?: number;
   hotPool?: number;

@@ -7,7 +7,20 @@
  * processes' logs and from Redis, that no ID was lost, stuck in processing or
  * run twice at once, that no worker ran more handlers at once than its
  * concurrency, that no run was reported twice, and that the queues'
- * structures stayed consistent.
+ * structures stayed consistent (committed = queued ∪ scheduled ∪ processing).
+ *
+ * The job lifecycle is in it too: half the adds carry { attempts: 3, backoff },
+ * a quarter a delay of 0..1 s, handlers fail 15% of their runs, and producer 1
+ * calls removeJob some 10 times a second (on recent adds, a third of the time
+ * on a running ID). The audit checks that each life (an add answered queued or
+ * scheduled) ends once ('completed', 'failed' for good, or removed) and none is
+ * lost, that no run starts before its due time or a retry before its backoff,
+ * that attempts stay within the limit and go up by one per retry, that a
+ * removed ID runs again only after a new add and that a run cancelled by a
+ * removal is not reported. Two runs of an ID may overlap across a removal:
+ * the removed run is cancelled (its signal aborts at its worker's next
+ * renewal, or never, for a handler that ignores it) while the ID, added again,
+ * runs anew; its result changes nothing.
  *
  * Two queues: QUEUE, swept by a jam guard in this process, and BARE_QUEUE,
  * swept by none (its workers have only the library's own recovery: the lease,
@@ -43,6 +56,8 @@ import {
   sleep,
   type AddLine,
   type ChildConfig,
+  type RemoveLine,
+  type WorkerEventLine,
   type ChildMessage,
   type RunLine,
   type WorkerLine,
@@ -227,27 +242,29 @@ async function controlClient(url: string) {
 type Control = Awaited<ReturnType<typeof controlClient>>;
 
 async function snapshot(control: Control, k: QueueKeys = keys): Promise<Snapshot> {
-  const [committed, queued, processing] = (await control
+  const [committed, queued, processing, scheduled] = (await control
     .multi()
     .sMembers(k.committed)
     .lRange(k.queued, 0, -1)
     .zRange(k.processing, 0, -1)
-    .exec()) as unknown as [string[], string[], string[]];
-  return { committed, queued, processing };
+    .zRange(k.scheduled, 0, -1)
+    .exec()) as unknown as [string[], string[], string[], string[]];
+  return { committed, queued, processing, scheduled };
 }
 
 function countViolations(v: SnapshotViolations): number {
-  return v.committedOutside.length + v.queuedDuplicates.length + v.queuedAndProcessing.length + v.notCommitted.length;
+  return v.committedOutside.length + v.queuedDuplicates.length + v.queuedAndProcessing.length + v.scheduledAndOther.length + v.notCommitted.length;
 }
 
 async function stats(control: Control, k: QueueKeys = keys) {
-  const [queued, committed, processing] = (await control
+  const [queued, committed, processing, scheduled] = (await control
     .multi()
     .lLen(k.queued)
     .sCard(k.committed)
     .zCard(k.processing)
+    .zCard(k.scheduled)
     .exec()) as unknown as number[];
-  return { queued, committed, processing };
+  return { queued, committed, processing, scheduled };
 }
 
 /** Sum two analyses (of the two queues); examples are tagged with their queue. */
@@ -256,7 +273,8 @@ function mergeAnalyses(parts: Array<[string, RunAnalysis]>): RunAnalysis {
   for (const [k, v] of Object.entries(out.examples)) (out.examples as Record<string, string[]>)[k] = v.map((s) => `[${parts[0][0]}] ${s}`);
   for (const [name, a] of parts.slice(1)) {
     for (const key of Object.keys(a) as (keyof RunAnalysis)[]) {
-      if (typeof a[key] === 'number') (out[key] as number) += a[key] as number;
+      if (key === 'maxAttempt') out.maxAttempt = Math.max(out.maxAttempt, a.maxAttempt);
+      else if (typeof a[key] === 'number') (out[key] as number) += a[key] as number;
     }
     for (const [k, v] of Object.entries(a.outcomes)) out.outcomes[k] = (out.outcomes[k] ?? 0) + v;
     for (const [k, v] of Object.entries(a.examples)) {
@@ -318,7 +336,8 @@ async function chaos(): Promise<number> {
     stallTimeout: stallTimeout || undefined,
     minMs: 1,
     maxMs: 25,
-    failRate: 0.03,
+    // Handlers fail at random; adds with attempts: 3 retry (chaos/producer.ts).
+    failRate: 0.15,
     slowRate: mode.ignoreSignal ? 0.03 : 0.005,
     // Runs of the hot IDs, which adds keep meeting while they run, are often slow.
     hotPool: HOT_POOL,
@@ -349,6 +368,12 @@ async function chaos(): Promise<number> {
         rerunRate: 0.3,
         hotRate: 0.2,
         hotPool: HOT_POOL,
+        retryRate: 0.5,
+        delayRate: 0.25,
+        maxDelay: 1000,
+        // Producer 1 also removes: some 10 removeJob calls a second.
+        removeEvery: i === 0 ? 100 : 0,
+        removeLog: join(logDir, `removes-${i + 1}.jsonl`),
       },
       logDir,
     ),
@@ -381,7 +406,13 @@ async function chaos(): Promise<number> {
     restartsLong: 0,
     snapshots: 0,
   };
-  const snapshotViolations = { committedOutside: 0, queuedDuplicates: 0, queuedAndProcessing: 0, notCommitted: 0 };
+  const snapshotViolations: Record<keyof SnapshotViolations, number> = {
+    committedOutside: 0,
+    queuedDuplicates: 0,
+    queuedAndProcessing: 0,
+    scheduledAndOther: 0,
+    notCommitted: 0,
+  };
   const violationExamples: string[] = [];
   const kills: KillLine[] = [];
 
@@ -503,7 +534,7 @@ async function chaos(): Promise<number> {
       const s = await stats(control);
       const b = await stats(control, bareKeys);
       lastStats = `${QUEUE} ${JSON.stringify(s)}, ${BARE_QUEUE} ${JSON.stringify(b)}`;
-      const left = s.queued + s.processing + s.committed + b.queued + b.processing + b.committed;
+      const left = s.queued + s.processing + s.scheduled + s.committed + b.queued + b.processing + b.scheduled + b.committed;
       if (left < least) {
         least = left;
         movedAt = Date.now();
@@ -528,7 +559,7 @@ async function chaos(): Promise<number> {
   await watcher;
 
   /** per queue: the final snapshot, IDs stuck in processing or committed, leftovers */
-  const ends: Array<{ name: string; stuck: string[]; committed: string[]; left: string[]; errorLog: number }> = [];
+  const ends: Array<{ name: string; stuck: string[]; committed: string[]; left: string[]; errorLog: number; stalledFailed: Set<string> }> = [];
   let orphanAtEnd = 0;
   for (const [name, k] of [[QUEUE, keys], [BARE_QUEUE, bareKeys]] as const) {
     const final = await snapshot(control, k);
@@ -547,6 +578,11 @@ async function chaos(): Promise<number> {
       committed: final.committed,
       left: leftovers(allKeys.filter((x) => !(orphan && x === k.lock)), b, fields, failedIds),
       errorLog: await control.lLen(k.errors),
+      stalledFailed: new Set(
+        Object.entries(await control.hGetAll(k.failinfo))
+          .filter(([, err]) => /"stalled":true/.test(err))
+          .map(([id]) => id),
+      ),
     });
   }
   const stuck = ends.flatMap((e) => e.stuck.map((id) => `[${e.name}] ${id}`));
@@ -558,9 +594,11 @@ async function chaos(): Promise<number> {
   for (const [i, w] of workers.entries()) if (!workersClean[i]) kills.push({ pid: w.pid, t: w.exitedAt! });
 
   const adds: AddLine[] = [];
+  const removes: RemoveLine[] = [];
   const workerLines: WorkerLine[] = [];
   for (const f of readdirSync(logDir)) {
     if (f.startsWith('adds-')) adds.push(...readLines<AddLine>(join(logDir, f)));
+    if (f.startsWith('removes-')) removes.push(...readLines<RemoveLine>(join(logDir, f)));
     if (f.startsWith('runs-')) workerLines.push(...readLines<WorkerLine>(join(logDir, f)));
   }
   const queueOfPid = new Map<number, string>();
@@ -592,7 +630,12 @@ async function chaos(): Promise<number> {
         runLines.filter((l: RunLine) => (queueOfPid.get(l.pid) ?? QUEUE) === name),
         [...(name === QUEUE ? jam.jams : []), ...recoveries.get(name)!],
         kills,
-        { modes },
+        {
+          modes,
+          stalledFailed: ends.find((e) => e.name === name)!.stalledFailed,
+          removes: removes.filter((x) => (x.q ?? QUEUE) === name),
+          events: workerLines.filter((l): l is WorkerEventLine => !isRunLine(l) && (queueOfPid.get(l.pid) ?? QUEUE) === name),
+        },
       ),
     ]),
   );
@@ -611,18 +654,32 @@ async function chaos(): Promise<number> {
   const figures: Figure[] = [
     { label: 'adds resolved', value: a.addsResolved },
     { label: '  outcome queued', value: a.outcomes.queued },
+    { label: '  outcome scheduled', value: a.outcomes.scheduled },
     { label: '  outcome committed', value: a.outcomes.committed },
     { label: '  outcome processing', value: a.outcomes.processing },
     { label: 'adds rejected (outcome unknown, retried)', value: a.addsRejected },
+    { label: '  with a delay (0..1 s)', value: a.addsDelayed },
+    { label: '  with attempts 3', value: a.addsWithAttempts },
     { label: 'IDs added', value: a.idsAdded },
+    { label: 'lives started (adds answered queued or scheduled)', value: a.livesStarted },
+    { label: "  ended 'completed' (sure)", value: a.livesCompleted },
+    { label: "  ended 'failed' for good (sure)", value: a.livesFailed },
+    { label: 'removeJob calls answered true', value: a.removesTrue },
+    { label: 'removeJob calls answered false', value: a.removesFalse },
+    { label: 'removeJob calls rejected (outcome unknown)', value: a.removesUnknown },
+    { label: 'runs cancelled by removeJob', value: a.runsCancelled },
+    { label: '  of which ran on 100 ms or more after it', value: a.runsCancelledLate },
     { label: 'runs', value: a.runs },
     { label: '  completed', value: a.runsOk },
     { label: '  failed (handler threw)', value: a.runsFailed },
     { label: '  timed out (jobTimeout)', value: a.runsTimedOut },
     { label: '    of which ignored the signal, ran on', value: a.runsLate },
     { label: '  cut short by SIGKILL', value: a.runsCutByKill },
+    { label: 'runs with attempt > 1 (retries)', value: a.runsRetried },
+    { label: '  highest attempt seen', value: a.maxAttempt },
     { label: "'completed' events", value: reports.completedEvents },
     { label: "'failed' events", value: reports.failedEvents },
+    { label: "'retrying' events", value: reports.retryingEvents },
     { label: 'worker kills (SIGKILL)', value: counts.workerKills },
     { label: 'connection kills (CLIENT KILL calls)', value: counts.clientKillCalls },
     { label: 'connections killed', value: counts.connectionKills },
@@ -634,25 +691,37 @@ async function chaos(): Promise<number> {
     { label: 'jam guard sweeps that failed', value: jam.failedSweeps },
     { label: 'IDs requeued by the jam guard', value: jammedIds },
     { label: 'IDs recovered as stalled (lease lapsed)', value: stalledIds },
+    { label: '  IDs failed for good as stalled (StalledError record)', value: ends.reduce((n, e) => n + e.stalledFailed.size, 0) },
     { label: 'lease renewals that failed', value: renewalsFailed },
     { label: 'snapshots with an orphaned sweep lock', value: orphanedLockSeen },
     { label: 'orphaned sweep lock: longest age seen (ms)', value: orphanedLockLongest },
     { label: 'orphaned sweep lock left at the end', value: orphanAtEnd },
     { label: 'overlapping runs with a jam or stall recovery between', value: a.overlapsWithJam },
+    { label: 'overlapping runs with a removeJob between', value: a.overlapsWithRemoval },
     { label: 'consistency snapshots (MULTI)', value: counts.snapshots },
     { label: 'drain time (ms)', value: drainMs },
     { label: 'error log length', value: ends.reduce((n, e) => n + e.errorLog, 0) },
     ...[...byMode].map(([mode, m]) => ({ label: `most handlers at once (allowed ${m.concurrency}): ${mode}`, value: m.maxSeen })),
     { label: 'IDs lost', value: a.idsLost, mustBeZero: true },
+    { label: 'retries lost', value: a.retriesLost, mustBeZero: true },
+    { label: 'IDs with a life ended twice', value: a.livesEndedTwice, mustBeZero: true },
+    { label: 'IDs with a life that never ended', value: a.livesNotEnded, mustBeZero: true },
+    { label: 'runs started before their due time', value: a.runsBeforeDue, mustBeZero: true },
+    { label: 'retries started before their backoff', value: a.retriesBeforeBackoff, mustBeZero: true },
+    { label: 'runs over their attempts', value: a.runsOverAttempts, mustBeZero: true },
+    { label: 'attempt numbers out of step', value: a.attemptSteps, mustBeZero: true },
+    { label: 'runs after a removeJob with no add since', value: a.runsAfterRemoval, mustBeZero: true },
+    { label: 'runs reported after their removeJob', value: a.reportsAfterRemoval, mustBeZero: true },
     { label: 'IDs stuck in processing after the drain', value: stuck.length, mustBeZero: true },
     { label: 'IDs still committed after the drain', value: stillCommitted.length, mustBeZero: true },
     { label: 'workers that ran more handlers than concurrency', value: conc.workersOver, mustBeZero: true },
     { label: 'run starts above concurrency', value: conc.startsOver, mustBeZero: true },
     { label: 'runs reported more than once', value: reports.runsReportedTwice, mustBeZero: true },
     { label: 'duplicate IDs in queued', value: snapshotViolations.queuedDuplicates, mustBeZero: true },
-    { label: 'committed IDs outside queued ∪ processing', value: snapshotViolations.committedOutside, mustBeZero: true },
-    { label: 'queued/processing IDs not committed', value: snapshotViolations.notCommitted, mustBeZero: true },
+    { label: 'committed IDs outside queued ∪ scheduled ∪ processing', value: snapshotViolations.committedOutside, mustBeZero: true },
+    { label: 'queued/scheduled/processing IDs not committed', value: snapshotViolations.notCommitted, mustBeZero: true },
     { label: 'IDs both queued and processing', value: snapshotViolations.queuedAndProcessing, mustBeZero: true },
+    { label: 'IDs both scheduled and queued or processing', value: snapshotViolations.scheduledAndOther, mustBeZero: true },
     { label: 'overlapping runs without a jam or stall recovery between', value: a.overlapsWithoutJam, mustBeZero: true },
     { label: '  of which the first ignored its signal', value: a.overlapsAfterLateRun },
     { label: 'runs without their payload', value: a.runsWithoutPayload, mustBeZero: true },

@@ -20,8 +20,9 @@
  * callback handler: its first call of done, after which it does nothing
  * more), which for a handler that ignores its signal is after the worker
  * timed it out.
- * The queue's 'completed' and 'failed' events are logged per run, so a run
- * reported twice shows.
+ * The queue's 'completed', 'failed' and 'retrying' events are logged per run,
+ * so a run reported twice shows; each start logs the run's `job.attempt` and
+ * its attempts option.
  */
 import type { EventEmitter } from 'node:events';
 import { createQueue, InvalidOptionError, type ActiveJob, type Queue, type QueueOptions } from '../src/index.js';
@@ -79,6 +80,7 @@ const runOf = new WeakMap<object, number>();
 const report = (e: 'c' | 'f') => (job: ActiveJob) => write({ e, pid, t: Date.now(), k: runOf.get(job) ?? 0, id: job.id });
 q.on('completed', report('c'));
 q.on('failed', report('f'));
+q.on('retrying', (job, _err, ms) => write({ e: 'r', pid, t: Date.now(), k: runOf.get(job) ?? 0, id: job.id, ms }));
 // Cores with lease recovery say which stalled runs a renewal put back (older ones have no such event).
 (q as unknown as EventEmitter).on('stalled', (ids: string[]) => write({ e: 'st', pid, t: Date.now(), ids: [...ids] }));
 
@@ -88,7 +90,8 @@ function begin(job: ActiveJob) {
   live++;
   maxLive = Math.max(maxLive, live);
   runOf.set(job, run);
-  const start: RunLine = { e: 's', id: job.id, pid, k: run, t: Date.now(), c: job.startedAt, n: live };
+  const start: RunLine = { e: 's', id: job.id, pid, k: run, t: Date.now(), c: job.startedAt, n: live, a: job.attempt };
+  if (job.options?.attempts !== undefined) start.ax = job.options.attempts;
   if (job.payload == null) start.np = 1;
   write(start);
   let ended = false;

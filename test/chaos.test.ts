@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { analyze, checkSnapshot, concurrencyAudit, leftovers, reportAudit, type JamLine, type KillLine } from '../chaos/check.js';
-import type { AddLine, RunLine, WorkerLine } from '../chaos/common.js';
+import type { AddLine, RemoveLine, RunLine, WorkerEventLine, WorkerLine } from '../chaos/common.js';
 import { ConnectionError, createQueue, Job } from '../src/index.js';
 import { startRedisServer } from './helpers/redis-server.js';
 
@@ -125,6 +125,97 @@ test("an add that found the ID processing asks for one more run with 'rerun', an
   t.is(b.runsWithoutCause, 0);
 });
 
+/** A run with its claim, attempt and attempts option; `r` its end. */
+const arun = (id: string, pid: number, k: number, claim: number, end: number, a: number, ax: number, r: RunLine['r'] = 'ok'): RunLine[] => [
+  { e: 's', id, pid, k, t: claim, c: claim, a, ax },
+  { e: 'e', id, pid, k, t: end, r },
+];
+const ev = (e: 'c' | 'f' | 'r', id: string, pid: number, k: number, t: number, ms?: number): WorkerEventLine => ({ e, id, pid, k, t, ...(ms === undefined ? {} : { ms }) });
+const rm = (id: string, t0: number, ok: boolean | undefined = true): RemoveLine => ({ id, p: 9, t0, t1: t0 + 2, ...(ok === undefined ? { err: 'timeout' } : { ok }) });
+
+test('retries: attempt +1 after a retried failure, never above attempts, not before the backoff, and never lost', (t) => {
+  const adds: AddLine[] = [{ ...add('a', 100), at: 3 }];
+  const good = [...arun('a', 1, 1, 110, 120, 1, 3, 'fail'), ...arun('a', 1, 2, 200, 210, 2, 3, 'fail'), ...arun('a', 2, 1, 300, 310, 3, 3, 'fail')];
+  const events = [ev('r', 'a', 1, 1, 121, 50), ev('r', 'a', 1, 2, 211, 50), ev('f', 'a', 2, 1, 311)];
+  const ok = analyze(adds, good, [], [], { events });
+  t.is(ok.runsOverAttempts + ok.attemptSteps + ok.retriesBeforeBackoff + ok.retriesLost + ok.runsWithoutCause + ok.livesEndedTwice + ok.livesNotEnded, 0);
+  t.is(ok.runsRetried, 2);
+  t.is(ok.maxAttempt, 3);
+  t.is(ok.livesFailed, 1);
+  // A fourth run over the limit, a retry 30 ms after a 50 ms backoff, a skipped attempt, a retry that never came.
+  t.is(analyze(adds, [...good, ...arun('a', 2, 2, 400, 410, 4, 3)], [], [], { events }).runsOverAttempts, 1);
+  const early = [...arun('a', 1, 1, 110, 120, 1, 3, 'fail'), ...arun('a', 1, 2, 150, 160, 2, 3)];
+  t.is(analyze(adds, early, [], [], { events: [ev('r', 'a', 1, 1, 121, 50), ev('c', 'a', 1, 2, 161)] }).retriesBeforeBackoff, 1);
+  const skipped = [...arun('a', 1, 1, 110, 120, 1, 3, 'fail'), ...arun('a', 1, 2, 200, 210, 3, 3)];
+  t.is(analyze(adds, skipped, [], [], { events: [ev('r', 'a', 1, 1, 121, 50), ev('c', 'a', 1, 2, 211)] }).attemptSteps, 1);
+  const lost = analyze(adds, arun('a', 1, 1, 110, 120, 1, 3, 'fail'), [], [], { events: [ev('r', 'a', 1, 1, 121, 50)] });
+  t.is(lost.retriesLost, 1);
+  // ...unless the ID was removed meanwhile.
+  t.is(analyze(adds, arun('a', 1, 1, 110, 120, 1, 3, 'fail'), [], [], { events: [ev('r', 'a', 1, 1, 121, 50)], removes: [rm('a', 150)] }).retriesLost, 0);
+  // ...or its life ended stalled past its stallLimit (the retry's claim may have lost its answer): a StalledError record is left.
+  const stalledAway = analyze(adds, arun('a', 1, 1, 110, 120, 1, 3, 'fail'), [], [], { events: [ev('r', 'a', 1, 1, 121, 50)], stalledFailed: new Set(['a']) });
+  t.is(stalledAway.retriesLost + stalledAway.livesNotEnded, 0);
+  // A run after a completed one may not be the next attempt; after a stall it is the same attempt.
+  const afterOk = [...arun('a', 1, 1, 110, 120, 1, 3), ...arun('a', 1, 2, 200, 210, 2, 3)];
+  t.is(analyze([...adds, { ...add('a', 150), at: 3 }], afterOk, [], []).attemptSteps, 1);
+  const stalled = [{ e: 's' as const, id: 'a', pid: 1, k: 1, t: 110, c: 110, a: 2, ax: 3 }, ...arun('a', 2, 1, 4000, 4010, 2, 3)];
+  t.is(analyze(adds, stalled, [], [{ pid: 1, t: 200 }]).attemptSteps, 0);
+});
+
+test('delays: a run of a scheduled life claimed before add time + delay is flagged, unless a removal ended that life', (t) => {
+  const adds: AddLine[] = [{ ...add('a', 100, 'scheduled'), d: 500 }];
+  t.is(analyze(adds, arun('a', 1, 1, 600, 610, 1, 1), [], []).runsBeforeDue, 0);
+  t.is(analyze(adds, arun('a', 1, 1, 597, 610, 1, 1), [], []).runsBeforeDue, 0, 'within the tolerance');
+  const early = analyze(adds, arun('a', 1, 1, 550, 560, 1, 1), [], []);
+  t.is(early.runsBeforeDue, 1);
+  t.regex(early.examples.due[0], /50 ms early/);
+  // Removed at 200 and added again without a delay at 300: its run at 310 is of the new life.
+  const again = [...adds, add('a', 300)];
+  t.is(analyze(again, arun('a', 1, 1, 310, 320, 1, 1), [], [], { removes: [rm('a', 200)] }).runsBeforeDue, 0);
+  // The ID is lost when nothing runs after its add, unless it was removed since.
+  t.is(analyze(adds, [], [], []).idsLost, 1);
+  t.is(analyze(adds, [], [], [], { removes: [rm('a', 200, undefined)] }).idsLost, 0);
+});
+
+test('lives: each add that started one ends once; a rerun is another run of the same life', (t) => {
+  const adds = [add('a', 100), add('a', 300), add('b', 100)];
+  const runs = [...arun('a', 1, 1, 110, 120, 1, 1), ...arun('a', 1, 2, 310, 320, 1, 1), ...arun('b', 1, 3, 110, 120, 1, 1), ...arun('b', 2, 1, 130, 140, 1, 1)];
+  // b: two 'completed' for one add: ended twice. (Its second run has no cause either.)
+  const events = [ev('c', 'a', 1, 1, 121), ev('c', 'a', 1, 2, 321), ev('c', 'b', 1, 3, 121), ev('c', 'b', 2, 1, 141)];
+  const a = analyze(adds, runs, [], [], { events });
+  t.is(a.livesStarted, 3);
+  t.is(a.livesEndedTwice, 1);
+  t.regex(a.examples.lives[0], /^b:/);
+  // With a 'rerun' add that met b processing, b's first 'completed' was not an end.
+  const rerun: AddLine = { ...add('b', 112, 'processing'), rr: 1 };
+  t.is(analyze([...adds, rerun], runs, [], [], { events }).livesEndedTwice, 0);
+  // A life with no end, sure or possible: its run was reported as retried, and nothing came after.
+  const open = analyze([add('c', 100)], arun('c', 1, 1, 110, 120, 1, 3, 'fail'), [], [], { events: [ev('r', 'c', 1, 1, 121, 10)] });
+  t.is(open.livesNotEnded, 1);
+  // An unreported run (answer lost, worker killed) or a removal may have ended it.
+  t.is(analyze([add('c', 100)], arun('c', 1, 1, 110, 120, 1, 1), [], []).livesNotEnded, 0);
+  t.is(analyze([add('c', 100)], [], [], [], { removes: [rm('c', 105)] }).livesNotEnded, 0);
+});
+
+test('removals: no run of a removed ID without a new add, no report of a run it cancelled; overlaps across a removal are allowed', (t) => {
+  const adds = [add('a', 100)];
+  const runs = [...arun('a', 1, 1, 110, 900, 1, 1, 'late'), ...arun('a', 2, 1, 400, 410, 1, 1)];
+  const removes = [rm('a', 200)];
+  const a = analyze(adds, runs, [], [], { removes });
+  t.is(a.runsAfterRemoval, 1, 'run 2#1 claimed at 400 with no add since the removal');
+  t.is(a.runsCancelled, 1);
+  t.is(a.runsCancelledLate, 1);
+  t.is(a.overlapsWithRemoval, 1);
+  t.is(a.overlapsWithoutJam, 0);
+  const readded = analyze([...adds, add('a', 300)], runs, [], [], { removes });
+  t.is(readded.runsAfterRemoval, 0);
+  t.is(readded.reportsAfterRemoval, 0);
+  // The cancelled run reported 'completed' after the removal: flagged.
+  t.is(analyze([...adds, add('a', 300)], runs, [], [], { removes, events: [ev('c', 'a', 1, 1, 901)] }).reportsAfterRemoval, 1);
+  // A removal answered false removed nothing: the overlap is not explained.
+  t.is(analyze([...adds, add('a', 300)], runs, [], [], { removes: [rm('a', 200, false)] }).overlapsWithoutJam, 1);
+});
+
 test('handlers at once: a worker whose handlers counted more than its concurrency is flagged', (t) => {
   const lines: WorkerLine[] = [
     { e: 'h', pid: 1, t: 0, q: 'chaos', mode: 'callback', concurrency: 1 },
@@ -160,18 +251,20 @@ test("each run is reported at most once: a second 'failed' or 'completed' event 
   t.regex(r.examples[0], /^a: run 1#1 \(callback\) reported 2 times: failed, failed/);
 });
 
-test('snapshots: committed outside queued ∪ processing, duplicates, both at once and uncommitted IDs are all found', (t) => {
-  t.deepEqual(checkSnapshot({ committed: ['a', 'b'], queued: ['a'], processing: ['b'] }), {
+test('snapshots: committed outside queued ∪ scheduled ∪ processing, duplicates, two states at once and uncommitted IDs are all found', (t) => {
+  t.deepEqual(checkSnapshot({ committed: ['a', 'b', 's'], queued: ['a'], processing: ['b'], scheduled: ['s'] }), {
     committedOutside: [],
     queuedDuplicates: [],
     queuedAndProcessing: [],
+    scheduledAndOther: [],
     notCommitted: [],
   });
-  t.deepEqual(checkSnapshot({ committed: ['a', 'b', 'c', 'd'], queued: ['a', 'a', 'b'], processing: ['b', 'e'] }), {
+  t.deepEqual(checkSnapshot({ committed: ['a', 'b', 'c', 'd', 's'], queued: ['a', 'a', 'b'], processing: ['b', 'e'], scheduled: ['s', 'a', 'x'] }), {
     committedOutside: ['c', 'd'],
     queuedDuplicates: ['a'],
     queuedAndProcessing: ['b'],
-    notCommitted: ['e'],
+    scheduledAndOther: ['a'],
+    notCommitted: ['e', 'x'],
   });
 });
 
@@ -232,7 +325,7 @@ test('while Redis is frozen (SIGSTOP), calls reject with a ConnectionError withi
 /** The whole run's wall-clock limit: run.ts and everything it started are SIGKILLed then. */
 const RUN_LIMIT_MS = 150_000;
 
-test('a short chaos run (mixed worker modes, no jam guard on one queue; kills, connection kills, pauses and Redis restarts shorter and longer than commandTimeout) passes its audit', async (t) => {
+test('a short chaos run (mixed worker modes, no jam guard on one queue; retries, delays and removals; kills, connection kills, pauses and Redis restarts shorter and longer than commandTimeout) passes its audit', async (t) => {
   t.timeout(RUN_LIMIT_MS + 15_000);
   // The run's temp folders (its logs, its server's) go in a folder of this
   // test's own: removed when the test passes, kept (and named) when it fails.
@@ -318,6 +411,12 @@ test('a short chaos run (mixed worker modes, no jam guard on one queue; kills, c
   t.true(modes.some((k) => k.includes('callback')), `no callback worker: ${modes.join(', ')}`);
   t.true(modes.some((k) => k.includes('bare')), `no worker on the queue without a jam guard: ${modes.join(', ')}`);
   t.true(f['of which ignored the signal, ran on'] >= 1, 'no run ignored its signal past jobTimeout');
+  // The job lifecycle under chaos: delayed adds, retries (attempts 3), removals.
+  t.true(f['outcome scheduled'] >= 20, `only ${f['outcome scheduled']} adds were scheduled (delayed)`);
+  t.true(f["'retrying' events"] >= 20 && f['runs with attempt > 1 (retries)'] >= 20, `only ${f["'retrying' events"]} retries`);
+  t.true(f['highest attempt seen'] === 3, `highest attempt ${f['highest attempt seen']}, not 3`);
+  t.true(f["ended 'failed' for good (sure)"] >= 1, 'no job failed for good');
+  t.true(f['removeJob calls answered true'] >= 10, `only ${f['removeJob calls answered true']} removals`);
   // (floors a loaded 2-core machine clears: they show traffic, not speed)
   t.true(f['IDs added'] > 100, `only ${f['IDs added']} IDs added`);
   t.true(f['runs'] > 200, `only ${f['runs']} runs`);
