@@ -242,8 +242,11 @@ export class Worker {
    */
   private startRuns(reply: ScriptReply[], offset: number, reserved: number): number {
     const got = (reply.length - offset - 2) / 4;
+    // A claim that filled every slot does not look at scheduled jobs: it leaves
+    // what an earlier reply said; one that found too few says when the next is due.
     const due = reply[offset + 1];
-    this.dueAt = due === null ? Infinity : Date.now() + Number(due);
+    if (due !== null) this.dueAt = Date.now() + Number(due);
+    else if (got < reserved) this.dueAt = Infinity;
     const token = String(reply[offset]);
     for (let i = offset + 2; i < reply.length; i += 4) {
       this.start(String(reply[i]), token, reply[i + 1] as string | null, reply[i + 2] as string | null, Number(reply[i + 3] ?? 0));
