@@ -176,7 +176,7 @@ export class Queue<P = unknown> extends EventEmitter {
   private enqueue(items: Omit<PendingAdd, 'resolve' | 'reject'>[]): Promise<AddOutcome>[] {
     const wasEmpty = this.adds.length === 0;
     const promises = items.map(
-      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ ...item, resolve, reject })),
+      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ id: item.id, payload: item.payload, options: item.options, delay: item.delay, resolve, reject })),
     );
     if (wasEmpty && items.length) process.nextTick(() => this.flushAdds());
     return promises;
