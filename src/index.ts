@@ -1,20 +1,6 @@
 import { Job, ActiveJob, MAX_ID_BYTES } from './job.js';
 import { Queue, createQueue } from './queue.js';
-import {
-  AlreadyProcessingError,
-  ConnectionError,
-  ConvoyError,
-  ForeignDataError,
-  InvalidArgumentError,
-  InvalidJobIdError,
-  InvalidOptionError,
-  InvalidPayloadError,
-  JobExpiredError,
-  JobTimeoutError,
-  QueueBusyError,
-  QueueClosedError,
-  UnrecoverableError,
-} from './errors.js';
+import * as errors from './errors.js';
 export type { JobOptions, Backoff } from './job-options.js';
 
 export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
@@ -26,39 +12,8 @@ export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
 export type { JobInfo, JobState, WorkerInfo } from './manage.js';
 export type { QueueKeys } from './keys.js';
 export { queueKeys } from './keys.js';
-export {
-  AlreadyProcessingError,
-  ConnectionError,
-  ConvoyError,
-  ForeignDataError,
-  InvalidArgumentError,
-  InvalidJobIdError,
-  InvalidOptionError,
-  InvalidPayloadError,
-  JobExpiredError,
-  JobTimeoutError,
-  QueueBusyError,
-  QueueClosedError,
-  UnrecoverableError,
-};
+export * from './errors.js';
 
-/** Every error class convoy-queue raises; all extend ConvoyError. */
-const errors = {
-  ConvoyError,
-  InvalidArgumentError,
-  InvalidJobIdError,
-  InvalidPayloadError,
-  InvalidOptionError,
-  AlreadyProcessingError,
-  QueueClosedError,
-  QueueBusyError,
-  ConnectionError,
-  JobTimeoutError,
-  JobExpiredError,
-  UnrecoverableError,
-  ForeignDataError,
-} as const;
-
-/** The module's default export, in the shape of the original: `Convoy.createQueue`, `new Convoy.Job(id)`. */
+/** The module's default export (`errors`: every error class convoy-queue raises; all extend ConvoyError), in the shape of the original: `Convoy.createQueue`, `new Convoy.Job(id)`. */
 const Convoy = { createQueue, Job, Queue, errors };
 export default Convoy;

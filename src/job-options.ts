@@ -2,8 +2,8 @@
  * Per-job options: their type, their validation (when a Job is made, so a bad
  * option writes nothing) and the backoff they describe.
  */
-import { InvalidOptionError, describe } from './errors.js';
-import { MAX_TIMER_MS } from './util.js';
+import { InvalidOptionError } from './errors.js';
+import { MAX_TIMER_MS, describe } from './util.js';
 
 /** How long to wait before a retry: a fixed delay in ms, or a rule. */
 export type Backoff =

@@ -1,4 +1,5 @@
-import { ForeignDataError, InvalidJobIdError, InvalidPayloadError, describe } from './errors.js';
+import { ForeignDataError, InvalidJobIdError, InvalidPayloadError } from './errors.js';
+import { describe } from './util.js';
 import { checkJobOptions, type JobOptions, type StoredJobOptions } from './job-options.js';
 import type { Jsonify } from './jsonify.js';
 

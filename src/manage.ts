@@ -13,7 +13,7 @@ import type { ResolvedOptions } from './options.js';
 import type { ScriptName, ScriptReply } from './scripts.js';
 import type { Jsonify } from './jsonify.js';
 import { callOptions, checkCallNumber } from './options.js';
-import { describeValue } from './util.js';
+import { describe } from './util.js';
 
 /** The states a job can be found in by ID. */
 export type JobState = 'queued' | 'scheduled' | 'processing' | 'failed';
@@ -164,7 +164,7 @@ export class JobManager<P = unknown> {
 
   async listJobs(state: JobState, options: { offset?: number; limit?: number } = {}): Promise<JobInfo<P>[]> {
     if (!STATES.includes(state)) {
-      throw new InvalidOptionError(`listJobs takes a state (${STATES.map((s) => `'${s}'`).join(', ')}), got ${describeValue(state)}`);
+      throw new InvalidOptionError(`listJobs takes a state (${STATES.map((s) => `'${s}'`).join(', ')}), got ${describe(state)}`);
     }
     const { offset, limit } = pageOptions('listJobs', options);
     this.assertOpen('listJobs');
@@ -238,7 +238,7 @@ export class JobManager<P = unknown> {
 
   async obliterate(options: { force?: boolean } = {}): Promise<void> {
     const force = options?.force ?? false;
-    if (typeof force !== 'boolean') throw new InvalidOptionError(`obliterate takes { force?: boolean }, got force ${describeValue(force)}`);
+    if (typeof force !== 'boolean') throw new InvalidOptionError(`obliterate takes { force?: boolean }, got force ${describe(force)}`);
     this.assertOpen('obliterate');
     const reply = await this.host.run('obliterate', [force ? '1' : '0'], 'obliterating the queue');
     if (!Array.isArray(reply)) {
@@ -277,15 +277,15 @@ export class JobManager<P = unknown> {
 
 function pageOptions(method: string, options: { offset?: number; limit?: number }): { offset: number; limit: number } {
   if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionError(`${method} takes { offset?, limit? }, got ${describeValue(options)}`);
+    throw new InvalidOptionError(`${method} takes { offset?, limit? }, got ${describe(options)}`);
   }
   const offset = options.offset ?? 0;
   const limit = options.limit ?? PAGE;
   if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-    throw new InvalidOptionError(`${method}: offset must be an integer >= 0, got ${describeValue(offset)}`);
+    throw new InvalidOptionError(`${method}: offset must be an integer >= 0, got ${describe(offset)}`);
   }
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
-    throw new InvalidOptionError(`${method}: limit must be an integer >= 1, got ${describeValue(limit)}`);
+    throw new InvalidOptionError(`${method}: limit must be an integer >= 1, got ${describe(limit)}`);
   }
   return { offset, limit };
 }

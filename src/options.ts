@@ -4,9 +4,9 @@
  */
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import defaults from '../config/default.json' with { type: 'json' };
-import { InvalidArgumentError, InvalidOptionError, describe } from './errors.js';
+import { InvalidArgumentError, InvalidOptionError } from './errors.js';
 import { JOB_OPTION_KEYS, checkJobOptions, type JobOptions } from './job-options.js';
-import { MAX_TIMER_MS } from './util.js';
+import { MAX_TIMER_MS, describe } from './util.js';
 
 /** Where Redis is: a URL, node-redis client options, or a cluster. */
 export type RedisConfig = string | RedisClientOptions | { cluster: RedisClusterOptions };

@@ -58,3 +58,40 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
   });
 }
+
+const LONGEST_QUOTE = 60;
+
+/**
+ * A value as it was given, for error messages: strings in quotes (so `'5'`
+ * shows as `"5"`, not `5`), numbers, booleans, null and undefined bare, other
+ * things by their kind (`an object`, `an array`, `a Map`, `function f`).
+ */
+export function describe(value: unknown): string {
+  switch (typeof value) {
+    case 'string': {
+      const chars = [...value];
+      if (chars.length <= LONGEST_QUOTE) return JSON.stringify(value);
+      return `${JSON.stringify(chars.slice(0, LONGEST_QUOTE).join(''))}… (${chars.length} characters)`;
+    }
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'boolean':
+    case 'undefined':
+      return String(value);
+    case 'symbol':
+      return value.toString();
+    case 'function':
+      return value.name ? `function ${value.name}` : 'a function';
+    default: {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return 'an array';
+      const proto = Object.getPrototypeOf(value) as object | null;
+      if (proto === null || proto === Object.prototype) return 'an object';
+      const kind = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      if (typeof kind !== 'string' || kind === '') return 'an object';
+      return `${/^[AEIOU]/.test(kind) ? 'an' : 'a'} ${kind}`;
+    }
+  }
+}

@@ -18,14 +18,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ActiveJob, decodePayload, encodePayload } from './job.js';
-import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, QueueClosedError, UnrecoverableError, describe } from './errors.js';
+import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, QueueClosedError, UnrecoverableError } from './errors.js';
 import { backoffDelay, type StoredJobOptions } from './job-options.js';
 import type { RedisArgument } from 'redis';
 import type { ScriptName, ScriptReply } from './scripts.js';
 import type { Connection } from './connection.js';
 import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
-import { backoff, describeValue, sleep } from './util.js';
+import { backoff, describeValue, sleep, describe } from './util.js';
 import { log } from './log.js';
 
 export type AsyncHandler<P = unknown> = (job: ActiveJob<P>) => unknown;

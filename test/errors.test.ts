@@ -17,7 +17,7 @@ import {
   createQueue,
   type Queue,
 } from '../src/index.js';
-import { describe } from '../src/errors.js';
+import { describe } from '../src/util.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 let server: RedisServer | undefined;
