@@ -20,14 +20,7 @@ import Convoy, {
 } from 'convoy-queue';
 
 // ---- The exports: exactly these names.
-expectTypeOf<keyof typeof api>().toEqualTypeOf<
-  | 'default'
-  | 'Job'
-  | 'ActiveJob'
-  | 'MAX_ID_BYTES'
-  | 'Queue'
-  | 'createQueue'
-  | 'queueKeys'
+type ErrorNames =
   | 'ConvoyError'
   | 'InvalidArgumentError'
   | 'InvalidJobIdError'
@@ -40,24 +33,12 @@ expectTypeOf<keyof typeof api>().toEqualTypeOf<
   | 'JobExpiredError'
   | 'UnrecoverableError'
   | 'QueueBusyError'
-  | 'ForeignDataError'
+  | 'ForeignDataError';
+expectTypeOf<keyof typeof api>().toEqualTypeOf<
+  'default' | 'Job' | 'ActiveJob' | 'MAX_ID_BYTES' | 'Queue' | 'createQueue' | 'queueKeys' | ErrorNames
 >();
 expectTypeOf<keyof typeof Convoy>().toEqualTypeOf<'createQueue' | 'Job' | 'Queue' | 'errors'>();
-expectTypeOf<keyof typeof Convoy.errors>().toEqualTypeOf<
-  | 'ConvoyError'
-  | 'InvalidArgumentError'
-  | 'InvalidJobIdError'
-  | 'InvalidPayloadError'
-  | 'InvalidOptionError'
-  | 'AlreadyProcessingError'
-  | 'QueueClosedError'
-  | 'ConnectionError'
-  | 'JobTimeoutError'
-  | 'JobExpiredError'
-  | 'UnrecoverableError'
-  | 'QueueBusyError'
-  | 'ForeignDataError'
->();
+expectTypeOf<keyof typeof Convoy.errors>().toEqualTypeOf<ErrorNames>();
 expectTypeOf(new Convoy.errors.QueueClosedError('x')).toMatchTypeOf<ConvoyError>();
 expectTypeOf(new api.InvalidOptionError('x')).toMatchTypeOf<Error>();
 
