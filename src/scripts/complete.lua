@@ -26,9 +26,7 @@ local next = claim_pop(n, due)
 end_runs_write(o, live, again)
 if #over > 0 then
   redis.call('SREM', K.committed, unpack(over))
-  for _, name in ipairs({ 'payload', 'options', 'attempts', 'stalls' }) do
-    if o[name] then redis.call('HDEL', K[name], unpack(over)) end
-  end
+  forget(o, over)
 end
 enqueue(again)
 local out = claim_write(o, next, due, n, rearm, tonumber(ARGV[3]))

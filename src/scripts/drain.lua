@@ -17,9 +17,7 @@ if #scheduled > 0 then redis.call('ZREM', K.scheduled, unpack(scheduled)) end
 for _, ids in ipairs({ queued, scheduled }) do
   if #ids > 0 then
     redis.call('SREM', K.committed, unpack(ids))
-    for _, name in ipairs({ 'payload', 'options', 'attempts', 'stalls' }) do
-      if o[name] then redis.call('HDEL', K[name], unpack(ids)) end
-    end
+    forget(o, ids)
   end
 end
 return { #queued, #scheduled }

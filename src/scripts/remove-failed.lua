@@ -30,11 +30,9 @@ local committed = redis.call('SMISMEMBER', K.committed, unpack(gone))
 local o = optional({ 'payload', 'options', 'attempts', 'stalls' })
 redis.call('ZREM', K.failed, unpack(gone))
 redis.call('HDEL', K.failinfo, unpack(gone))
+local done = {}
 for i, id in ipairs(gone) do
-  if committed[i] == 0 then
-    for _, name in ipairs({ 'payload', 'options', 'attempts', 'stalls' }) do
-      if o[name] then redis.call('HDEL', K[name], id) end
-    end
-  end
+  if committed[i] == 0 then done[#done + 1] = id end
 end
+forget(o, done)
 return #gone

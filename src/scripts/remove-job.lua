@@ -31,9 +31,7 @@ elseif committed then
   redis.call('LREM', K.queued, 0, id)
 end
 if committed then redis.call('SREM', K.committed, id) end
-for _, name in ipairs({ 'payload', 'options', 'attempts', 'stalls' }) do
-  if o[name] then redis.call('HDEL', K[name], id) end
-end
+forget(o, { id })
 if failed then
   redis.call('ZREM', K.failed, id)
   redis.call('HDEL', K.failinfo, id)

@@ -1,6 +1,8 @@
 -- present(key, kind): whether an optional key exists, after checking it holds
 -- the Redis type convoy-queue keeps there. Reading the type before the first
 -- write means foreign data fails the script before it changes anything.
+-- forget(o, ids): drop what is kept per job for these IDs (payload, options,
+-- attempt and stall counts), from the hashes optional() found.
 -- optional(names): which of the named optional keys exist, each type-checked;
 -- one EXISTS call when none does, so a queue that uses none of them pays one
 -- call per script for all of them.
@@ -24,6 +26,16 @@ local function optional(names)
   if redis.call('EXISTS', unpack(keys)) == 0 then return o end
   for _, name in ipairs(names) do o[name] = present(K[name], KINDS[name]) end
   return o
+end
+
+-- The hashes that hold what is kept per job, beside its ID.
+local KEPT = { 'payload', 'options', 'attempts', 'stalls' }
+
+local function forget(o, ids)
+  if #ids == 0 then return end
+  for _, name in ipairs(KEPT) do
+    if o[name] then redis.call('HDEL', K[name], unpack(ids)) end
+  end
 end
 
 -- The Redis clock in ms, and the claim token (µs) of this script call.
