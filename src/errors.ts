@@ -72,3 +72,18 @@ export class JobExpiredError extends ConvoyError {
 export class QueueBusyError extends ConvoyError {
   override name = 'QueueBusyError';
 }
+
+/**
+ * Thrown by a handler that met a rate limit outside (an HTTP 429): its job goes
+ * back to the head of the queue, not counted as a failure or an attempt, and
+ * the whole queue starts no job for `ms` milliseconds.
+ */
+export class RateLimitError extends ConvoyError {
+  override name = 'RateLimitError';
+  constructor(
+    readonly ms: number,
+    message = `rate limited: the queue waits ${ms} ms`,
+  ) {
+    super(message);
+  }
+}

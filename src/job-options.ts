@@ -18,6 +18,12 @@ export type Backoff =
       jitter?: number;
     };
 
+/** An add of an ID that is waiting (queued or scheduled): leave it as it is, replace its payload and options, or debounce it. */
+export type WaitingPolicy = 'ignore' | 'replace' | 'debounce';
+
+/** An add of an ID that is processing: ignore it, run the ID once more afterwards, or cancel the run and queue the ID again. */
+export type DuplicatePolicy = 'ignore' | 'rerun' | 'supersede';
+
 export interface JobOptions {
   /** Run no sooner than this many ms from now. Give at most one of `delay` and `runAt`. */
   delay?: number;
@@ -33,6 +39,19 @@ export interface JobOptions {
   timeout?: number;
   /** Not started by then (a Date, or ms since the epoch): it fails for good with an ExpiredError and never runs. */
   expiresAt?: Date | number;
+  /** 0 to 1,000,000: lower runs first; first in, first out within one priority. Default 0. */
+  priority?: number;
+  /**
+   * The job's group (a customer ID, say): the queue's group concurrency and
+   * group rate limit apply to each group apart, and groups take turns. Default: none.
+   */
+  group?: string;
+  /** This add, when the ID is already waiting. Default: the queue's `duplicateWhileWaiting`. */
+  duplicateWhileWaiting?: WaitingPolicy;
+  /** With `duplicateWhileWaiting: 'debounce'`: the most ms a debounced job waits after the first add of its burst. Default: the queue's `maxWait` (none). */
+  maxWait?: number;
+  /** This add, when the ID is processing. Default: the queue's `duplicateWhileProcessing`. */
+  duplicateWhileProcessing?: DuplicatePolicy;
 }
 
 /** The options kept in Redis with a job: only those that matter once it waits. */
@@ -43,9 +62,26 @@ export interface StoredJobOptions {
   timeout?: number;
   /** ms since the epoch */
   expiresAt?: number;
+  priority?: number;
+  group?: string;
 }
 
-export const JOB_OPTION_KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'stallLimit', 'timeout', 'expiresAt'] as const;
+/** How an add treats an ID that is already committed: kept with the add, not with the job. */
+export interface AddPolicy {
+  waiting?: WaitingPolicy;
+  processing?: DuplicatePolicy;
+  maxWait?: number;
+}
+
+export const JOB_OPTION_KEYS = [
+  'delay', 'runAt', 'attempts', 'backoff', 'stallLimit', 'timeout', 'expiresAt', 'priority', 'group', 'duplicateWhileWaiting', 'maxWait', 'duplicateWhileProcessing',
+] as const;
+
+export const WAITING_POLICIES: readonly WaitingPolicy[] = ['ignore', 'replace', 'debounce'];
+export const PROCESSING_POLICIES: readonly DuplicatePolicy[] = ['ignore', 'rerun', 'supersede'];
+
+/** Longest group name, in UTF-8 bytes (it becomes part of a key). */
+export const MAX_GROUP_BYTES = 256;
 
 function bad(what: string, value: unknown, expected: string): never {
   throw new InvalidOptionError(`job option ${what} must be ${expected}, got ${describe(value)}`);
@@ -81,11 +117,17 @@ function checkBackoff(value: unknown): Backoff {
   return out;
 }
 
+function oneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) bad(what, value, allowed.map((a) => `'${a}'`).join(', ').replace(/, ([^,]*)$/, ' or $1'));
+  return value as T;
+}
+
 /**
  * Check a job's options. Returns what is kept in Redis (undefined when nothing
- * is: a job without options costs nothing) and its delay in ms from now.
+ * is: a job without options costs nothing), its delay in ms from now, and the
+ * duplicate policies of this add (undefined when it gives none).
  */
-export function checkJobOptions(options: unknown): { stored?: StoredJobOptions; delay: number } {
+export function checkJobOptions(options: unknown): { stored?: StoredJobOptions; delay: number; policy?: AddPolicy } {
   if (options === undefined) return { delay: 0 };
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError(`job options must be an object, got ${describe(options)}`);
@@ -108,7 +150,19 @@ export function checkJobOptions(options: unknown): { stored?: StoredJobOptions; 
   if (o.stallLimit !== undefined) stored.stallLimit = int('stallLimit', o.stallLimit, 0, 1_000_000);
   if (o.timeout !== undefined) stored.timeout = int('timeout', o.timeout, 0, MAX_TIMER_MS);
   if (o.expiresAt !== undefined) stored.expiresAt = time('expiresAt', o.expiresAt);
-  return { stored: Object.keys(stored).length ? stored : undefined, delay };
+  // priority 0 is the default: kept only when it says something
+  if (o.priority !== undefined && int('priority', o.priority, 0, 1_000_000) > 0) stored.priority = o.priority as number;
+  if (o.group !== undefined) {
+    if (typeof o.group !== 'string' || o.group === '' || Buffer.byteLength(o.group) > MAX_GROUP_BYTES || !o.group.isWellFormed()) {
+      bad('group', o.group, `a well-formed, non-empty string of at most ${MAX_GROUP_BYTES} bytes`);
+    }
+    stored.group = o.group;
+  }
+  const policy: AddPolicy = {};
+  if (o.duplicateWhileWaiting !== undefined) policy.waiting = oneOf('duplicateWhileWaiting', o.duplicateWhileWaiting, WAITING_POLICIES);
+  if (o.duplicateWhileProcessing !== undefined) policy.processing = oneOf('duplicateWhileProcessing', o.duplicateWhileProcessing, PROCESSING_POLICIES);
+  if (o.maxWait !== undefined) policy.maxWait = int('maxWait', o.maxWait, 1, Number.MAX_SAFE_INTEGER);
+  return { stored: Object.keys(stored).length ? stored : undefined, delay, policy: Object.keys(policy).length ? policy : undefined };
 }
 
 /** The delay before retry number `attempt` (the attempt that failed, 1-based). */

@@ -40,13 +40,36 @@ export interface QueueKeys {
   readonly workers: string;
   /** hash: live worker ID → its info JSON (host, pid, concurrency, running IDs, last seen) */
   readonly workerinfo: string;
+  /** zset: waiting IDs with a priority above 0 → priority × 2^32 + sequence (part of the queued state) */
+  readonly prioritized: string;
+  /** string: the sequence that keeps equal priorities (and group turns) first in, first out */
+  readonly sequence: string;
+  /** hash: the queue's flow control, kept in Redis (paused, rate limits, global and group concurrency, limitedUntil) */
+  readonly control: string;
+  /** zset: the rate limit's sliding window: one member per job start → start time (ms) */
+  readonly limiter: string;
+  /** list: markers that resume() leaves for workers blocked while the queue was paused */
+  readonly resume: string;
+  /** zset: group with waiting jobs → its turn (sequence of its last turn; BLOCKED while it may not start a job) */
+  readonly groups: string;
+  /** hash: group → its runs processing now (only groups with runs) */
+  readonly gactive: string;
+  /** zset: group held back by its rate limit → when it may start again (ms) */
+  readonly glimited: string;
+  /** set: processing IDs whose run was superseded by a newer add; they run again, afresh, when it ends */
+  readonly superseded: string;
+  /** zset: repeatable job ID → its next occurrence (ms, Redis clock) */
+  readonly repeats: string;
+  /** hash: repeatable job ID → its schedule, payload and options (JSON) */
+  readonly repeatspec: string;
 }
 
 export type KeyName = keyof QueueKeys;
 
 export const KEY_NAMES: readonly KeyName[] = [
   'queued', 'scheduled', 'committed', 'processing', 'leases', 'payload', 'options', 'attempts', 'stalls', 'progress', 'rerun',
-  'failed', 'failinfo', 'errors', 'wake', 'lock', 'workers', 'workerinfo',
+  'failed', 'failinfo', 'errors', 'wake', 'lock', 'workers', 'workerinfo', 'prioritized', 'sequence', 'control', 'limiter',
+  'resume', 'groups', 'gactive', 'glimited', 'superseded', 'repeats', 'repeatspec',
 ];
 
 export function queueKeys(prefix: string, name: string): QueueKeys {
@@ -76,4 +99,25 @@ export const KEY_TYPES: Readonly<Record<KeyName, string>> = {
   lock: 'string',
   workers: 'zset',
   workerinfo: 'hash',
+  prioritized: 'zset',
+  sequence: 'string',
+  control: 'hash',
+  limiter: 'zset',
+  resume: 'list',
+  groups: 'zset',
+  gactive: 'hash',
+  glimited: 'zset',
+  superseded: 'set',
+  repeats: 'zset',
+  repeatspec: 'hash',
 };
+
+/**
+ * The keys of one group (created on use, so they are not in QueueKeys): its
+ * waiting IDs (list, oldest first) and its rate limit's window (zset).
+ * Scripts build the same names from K.groups.
+ */
+export function groupKeys(keys: QueueKeys, group: string): { list: string; window: string } {
+  const base = keys.groups.slice(0, -'groups'.length);
+  return { list: `${base}g:${group}`, window: `${base}gw:${group}` };
+}

@@ -5,13 +5,20 @@
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import defaults from '../config/default.json' with { type: 'json' };
 import { InvalidArgumentError, InvalidOptionError } from './errors.js';
-import { JOB_OPTION_KEYS, checkJobOptions, type JobOptions } from './job-options.js';
+import { JOB_OPTION_KEYS, PROCESSING_POLICIES, WAITING_POLICIES, checkJobOptions, type DuplicatePolicy, type JobOptions, type WaitingPolicy } from './job-options.js';
 import { MAX_TIMER_MS, describe } from './util.js';
 
 /** Where Redis is: a URL, node-redis client options, or a cluster. */
 export type RedisConfig = string | RedisClientOptions | { cluster: RedisClusterOptions };
 
-export type DuplicatePolicy = 'ignore' | 'rerun';
+export type { DuplicatePolicy, WaitingPolicy } from './job-options.js';
+
+/** At most `max` job starts in any `duration` ms (a sliding window). */
+export interface RateLimit {
+  max: number;
+  /** ms */
+  duration: number;
+}
 
 export interface QueueOptions {
   /**
@@ -58,11 +65,33 @@ export interface QueueOptions {
    */
   commandTimeout?: number;
   /**
-   * An add of an ID that is processing: `'ignore'` it, or `'rerun'` the ID once
-   * more afterwards (with the newest payload).
+   * An add of an ID that is processing: `'ignore'` it, `'rerun'` the ID once
+   * more afterwards (with the newest payload), or `'supersede'` the run (it is
+   * cancelled and the ID queued again with the new payload, never beside the
+   * old run). A job's own option wins.
    * @default 'ignore'
    */
   duplicateWhileProcessing?: DuplicatePolicy;
+  /**
+   * An add of an ID that is waiting (queued or scheduled): `'ignore'` it,
+   * `'replace'` its payload and options (it keeps its place), or `'debounce'`
+   * it (new payload, due `delay` after this add). A job's own option wins.
+   * @default 'ignore'
+   */
+  duplicateWhileWaiting?: WaitingPolicy;
+  /**
+   * With `'debounce'`: the most ms a job waits after the first add of its
+   * burst, however often it is debounced.
+   * @default none
+   */
+  maxWait?: number;
+  /**
+   * The queue's rate limit, set in Redis when this queue object first
+   * connects (as `setRateLimit` does; `null` removes it). Left out, the limit
+   * in Redis stays as it is.
+   * @default undefined
+   */
+  rateLimit?: RateLimit | null;
   /**
    * Run `jamGuard(jamGuardIdle)` in this process every so many ms (0 = never).
    * @default 0
@@ -115,6 +144,9 @@ const OPTION_KEYS: Readonly<Record<keyof QueueOptions, true>> = {
   blockingTimeout: true,
   commandTimeout: true,
   duplicateWhileProcessing: true,
+  duplicateWhileWaiting: true,
+  maxWait: true,
+  rateLimit: true,
   jamGuardInterval: true,
   jamGuardIdle: true,
   errorLogSize: true,
@@ -134,6 +166,9 @@ export interface ResolvedOptions {
   readonly commandTimeout: number;
   readonly stallTimeout: number;
   readonly duplicateWhileProcessing: DuplicatePolicy;
+  readonly duplicateWhileWaiting: WaitingPolicy;
+  readonly maxWait: number | undefined;
+  readonly rateLimit: RateLimit | null | undefined;
   readonly jamGuardInterval: number;
   readonly jamGuardIdle: number;
   readonly errorLogSize: number;
@@ -238,7 +273,9 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
     );
   }
   const policy = opts.duplicateWhileProcessing ?? (defaults.duplicateWhileProcessing as DuplicatePolicy);
-  if (policy !== 'ignore' && policy !== 'rerun') fail('duplicateWhileProcessing', policy, "'ignore' or 'rerun'");
+  if (!PROCESSING_POLICIES.includes(policy)) fail('duplicateWhileProcessing', policy, "'ignore', 'rerun' or 'supersede'");
+  const waiting = opts.duplicateWhileWaiting ?? (defaults.duplicateWhileWaiting as WaitingPolicy);
+  if (!WAITING_POLICIES.includes(waiting)) fail('duplicateWhileWaiting', waiting, "'ignore', 'replace' or 'debounce'");
   const jobTimeout = timer('jobTimeout', opts.jobTimeout, defaults.jobTimeout, 0);
   const idleDefault = defaults.jamGuardIdle || (jobTimeout > 0 ? (2 * jobTimeout) / 1000 : 60);
   return {
@@ -252,6 +289,9 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
       commandTimeout: timer('commandTimeout', opts.commandTimeout, defaults.commandTimeout, 1),
       stallTimeout: timer('stallTimeout', opts.stallTimeout, defaults.stallTimeout, 30),
       duplicateWhileProcessing: policy,
+      duplicateWhileWaiting: waiting,
+      maxWait: opts.maxWait === undefined ? undefined : number('maxWait', opts.maxWait, 0, 1),
+      rateLimit: opts.rateLimit === undefined || opts.rateLimit === null ? opts.rateLimit : checkRateLimit('rateLimit', opts.rateLimit),
       jamGuardInterval: timer('jamGuardInterval', opts.jamGuardInterval, defaults.jamGuardInterval, 0),
       jamGuardIdle: number('jamGuardIdle', opts.jamGuardIdle, idleDefault, 0, false),
       errorLogSize: number('errorLogSize', opts.errorLogSize, defaults.errorLogSize, 1),
@@ -261,6 +301,15 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
       backoffStrategy: opts.backoffStrategy === undefined || typeof opts.backoffStrategy === 'function' ? opts.backoffStrategy : fail('backoffStrategy', opts.backoffStrategy, 'a function (attempt, error) => ms'),
     },
   };
+}
+
+/** A rate limit `{ max, duration }`: at least one start per window, a window a timer can hold. */
+export function checkRateLimit(what: string, value: unknown): RateLimit {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(what, value, '{ max, duration } or null');
+  checkKeys(`${what} key`, value, ['max', 'duration']);
+  const { max, duration } = value as Record<string, unknown>;
+  if (max === undefined || duration === undefined) fail(what, value, '{ max, duration } with both keys');
+  return { max: number(`${what}.max`, max, NaN, 1), duration: timer(`${what}.duration`, duration, NaN, 1) };
 }
 
 /**
