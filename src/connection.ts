@@ -17,7 +17,7 @@ import { ConnectionError, ConvoyError } from './errors.js';
 import { scriptDefinitions, type ScriptRunner } from './scripts.js';
 import type { RedisConfig } from './options.js';
 import { log } from './log.js';
-import { backoff, sleep } from './util.js';
+import { MAX_TIMER_MS, backoff, sleep } from './util.js';
 
 /** The part of a node-redis client or cluster this library uses. */
 export interface RedisHandle extends ScriptRunner {
@@ -288,11 +288,11 @@ export class Connection extends EventEmitter {
 
   /**
    * Block until the list `key` has an element (popping it) or `seconds` pass, on
-   * a pooled connection of its own. Resolves true when an element came. An abort
+   * a pooled connection of its own. Resolves the element, or null when none came. An abort
    * drops the connection, so the wait ends at once.
    */
-  async waitPop(key: string, seconds: number, signal: AbortSignal, due?: { ms: number; onLateMarker(): void }): Promise<boolean> {
-    if (signal.aborted) return false;
+  async waitPop(key: string, seconds: number, signal: AbortSignal, due?: { ms: number; onLateMarker(): void; early?: Promise<void> }): Promise<string | null> {
+    if (signal.aborted) return null;
     const acquiring = this.pool.acquire();
     let onStop = () => undefined as void;
     const stopped = new Promise<null>((resolve) => {
@@ -310,7 +310,7 @@ export class Connection extends EventEmitter {
     if (c === null) {
       // Stopped while the pool was still connecting: hand the connection back when it comes.
       acquiring.then((late) => this.pool.release(late)).catch(() => undefined);
-      return false;
+      return null;
     }
     const conn = c;
     let dropped = false;
@@ -329,16 +329,25 @@ export class Connection extends EventEmitter {
     try {
       // Redis ends short blocking waits coarsely (every 100 ms at its default
       // hz): a job due sooner than the wait's end is woken for by our own timer.
-      const first = due ? await Promise.race([popping, new Promise<'due'>((r) => (timer = setTimeout(() => r('due'), due.ms)))]) : await popping;
+      // `early` ends the wait too (the worker learned of an earlier due time).
+      const first = due
+        ? await Promise.race([
+            popping,
+            new Promise<'due'>((r) => {
+              if (due.ms < MAX_TIMER_MS) timer = setTimeout(() => r('due'), due.ms);
+              void due.early?.then(() => r('due'));
+            }),
+          ])
+        : await popping;
       if (first === 'due') {
         // The wait ends by itself a moment later; a marker it takes is passed on.
         popping.then((reply) => reply !== null && due!.onLateMarker(), drop).finally(settled);
-        return false;
+        return null;
       }
       settled();
-      return first !== null;
+      return first ? String((first as { element: unknown }).element) : null;
     } catch (err) {
-      if (signal.aborted) return false;
+      if (signal.aborted) return null;
       drop();
       settled();
       throw wrapError(err, 'waiting for jobs');

@@ -17,6 +17,8 @@ import type { Jsonify } from './jsonify.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
 import { JobManager, type FailedJob, type JobInfo, type JobState, type WorkerInfo } from './manage.js';
+import { FlowControl } from './control.js';
+import type { RateLimit } from './options.js';
 
 export type { FailedJob, JobErrorRecord, JobInfo, JobState, WorkerInfo } from './manage.js';
 
@@ -30,6 +32,8 @@ export interface QueueStats {
   committed: number;
   processing: number;
   failed: number;
+  /** pause() holds the queue's workers back */
+  paused: boolean;
 }
 
 /** The events of a `Queue<P>` and their listeners' arguments. */
@@ -101,6 +105,7 @@ export class Queue<P = unknown> extends EventEmitter {
   private closing?: Promise<void>;
   private readonly onConnectionError = (err: Error) => this.onError(err, 'redis connection');
   private readonly manager = new JobManager<P>(this, (call) => this.#assertOpen(call));
+  private readonly control = new FlowControl(this, (call) => this.#assertOpen(call));
 
   constructor(name: string, opts: QueueOptions = {}) {
     super();
@@ -114,6 +119,10 @@ export class Queue<P = unknown> extends EventEmitter {
     this.connection.ready.then(
       () => {
         for (const w of this.connection.warnings) this.emit('warning', w);
+        const { rateLimit } = this.options;
+        if (rateLimit !== undefined && !this.closing) {
+          this.control.setRateLimit('rateLimit', 'rate', rateLimit).catch((err) => this.onError(err, 'setting the rateLimit option'));
+        }
       },
       () => undefined,
     );
@@ -245,8 +254,10 @@ export class Queue<P = unknown> extends EventEmitter {
     return jobs;
   }
 
-  countQueued(): Promise<number> {
-    return this.count('LLEN', this.keys.queued);
+  /** Jobs waiting to run now: in the queued list, the prioritized jobs and the groups' jobs. */
+  async countQueued(): Promise<number> {
+    this.#assertOpen('countQueued');
+    return (await this.stats()).queued;
   }
 
   countScheduled(): Promise<number> {
@@ -273,8 +284,8 @@ export class Queue<P = unknown> extends EventEmitter {
   /** All the counts, read in one script so they agree with each other. */
   async stats(): Promise<QueueStats> {
     this.#assertOpen('stats');
-    const [queued, committed, processing, failed, scheduled] = ((await this.run('stats', [], 'reading stats')) as number[]).map(Number);
-    return { queued, scheduled, committed, processing, failed };
+    const [queued, committed, processing, failed, scheduled, paused] = ((await this.run('stats', [], 'reading stats')) as number[]).map(Number);
+    return { queued, scheduled, committed, processing, failed, paused: paused === 1 };
   }
 
   /** Make a scheduled job run now (it joins the tail of the queue). Resolves whether it was scheduled. */
@@ -301,6 +312,79 @@ export class Queue<P = unknown> extends EventEmitter {
    */
   trimFailed(options: { olderThan: number }): Promise<number> {
     return this.manager.trimFailed(options);
+  }
+
+  // ---- flow control, kept in Redis for every worker of the queue (src/control.ts)
+
+  /**
+   * Pause the queue, for every worker in every process: workers start no job
+   * until resume() (idle ones stop at once, busy ones at their next claim);
+   * running jobs finish; adds are still accepted. Kept in Redis, so it
+   * outlives this queue object.
+   */
+  pause(): Promise<void> {
+    return this.control.pause();
+  }
+
+  /** Let the workers start jobs again after pause(); idle ones wake at once. */
+  resume(): Promise<void> {
+    return this.control.resume();
+  }
+
+  /** Whether the queue is paused. */
+  isPaused(): Promise<boolean> {
+    return this.control.isPaused();
+  }
+
+  /**
+   * At most `max` job starts in any `duration` ms (a sliding window), across
+   * all workers of the queue; `null` removes the limit. A limited worker
+   * sleeps until the window opens.
+   */
+  setRateLimit(limit: RateLimit | null): Promise<void> {
+    return this.control.setRateLimit('setRateLimit', 'rate', limit);
+  }
+
+  /** The queue's rate limit, or null. */
+  getRateLimit(): Promise<RateLimit | null> {
+    return this.control.getRateLimit('getRateLimit', 'rate');
+  }
+
+  /**
+   * At most `n` jobs of the queue processing at once across all workers, on
+   * top of each queue object's own `concurrency`; `null` removes the limit.
+   */
+  setGlobalConcurrency(n: number | null): Promise<void> {
+    return this.control.setConcurrency('setGlobalConcurrency', 'concurrency', n);
+  }
+
+  /** The queue's global concurrency, or null (unlimited). */
+  getGlobalConcurrency(): Promise<number | null> {
+    return this.control.getConcurrency('getGlobalConcurrency', 'concurrency');
+  }
+
+  /**
+   * At most `n` jobs of each group (JobOptions.group) processing at once;
+   * `null` removes the limit. Groups take turns, so one group's backlog never
+   * holds up another's.
+   */
+  setGroupConcurrency(n: number | null): Promise<void> {
+    return this.control.setConcurrency('setGroupConcurrency', 'groupConcurrency', n);
+  }
+
+  /** The queue's group concurrency, or null (unlimited). */
+  getGroupConcurrency(): Promise<number | null> {
+    return this.control.getConcurrency('getGroupConcurrency', 'groupConcurrency');
+  }
+
+  /** At most `max` starts of each group in any `duration` ms (a sliding window per group); `null` removes it. */
+  setGroupRateLimit(limit: RateLimit | null): Promise<void> {
+    return this.control.setRateLimit('setGroupRateLimit', 'groupRate', limit);
+  }
+
+  /** The queue's group rate limit, or null. */
+  getGroupRateLimit(): Promise<RateLimit | null> {
+    return this.control.getRateLimit('getGroupRateLimit', 'groupRate');
   }
 
   // ---- managing jobs by ID (src/manage.ts)

@@ -18,14 +18,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ActiveJob, decodePayload, encodePayload } from './job.js';
-import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, QueueClosedError, UnrecoverableError } from './errors.js';
+import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, QueueClosedError, RateLimitError, UnrecoverableError } from './errors.js';
 import { backoffDelay, type StoredJobOptions } from './job-options.js';
 import type { RedisArgument } from 'redis';
 import type { ScriptName, ScriptReply } from './scripts.js';
 import type { Connection } from './connection.js';
 import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
-import { backoff, describeValue, sleep, describe } from './util.js';
+import { MAX_TIMER_MS, backoff, describeValue, sleep, describe } from './util.js';
 import { log } from './log.js';
 
 export type AsyncHandler<P = unknown> = (job: ActiveJob<P>) => unknown;
@@ -69,6 +69,8 @@ interface Run {
 }
 
 const MAX_REPORT_ATTEMPTS = 8;
+/** The wake-up marker pause() leaves for idle workers (resume and adds leave '1'). */
+const PAUSE_MARKER = 'p';
 /** Jobs claimed, reported or renewed per script call: bounds its time and its Lua argument lists. */
 const MAX_BATCH = 1000;
 /** Stalled runs recovered per renewal call. */
@@ -90,6 +92,12 @@ export class Worker {
   private renewing = false;
   /** When (local clock) the earliest scheduled job falls due, as the last claim said. */
   private dueAt = Infinity;
+  /** The queue is paused (as the last claim or a pause marker said): wait for resume() before claiming. */
+  private paused = false;
+  /** No claim before this time (local clock): the rate limit's window, or a RateLimitError's wait. */
+  private heldUntil = 0;
+  /** Ends the fetch loop's wait on the wake list early. */
+  private nudge?: () => void;
   private readonly renewTimer: NodeJS.Timeout;
   /** This worker's ID in the registry of live workers, and what it says of itself there. */
   readonly id = randomUUID();
@@ -142,7 +150,7 @@ export class Worker {
     for (const run of live) run.job.abort(new QueueClosedError(`the queue closed before job ${run.job.id} finished; it was handed back`));
     log('%s: handing back %d running jobs', this.host.keys.queued, live.length);
     for (let i = 0; i < live.length; i += MAX_BATCH) {
-      const args = live.slice(i, i + MAX_BATCH).flatMap((r) => [r.job.id, r.token]);
+      const args = ['', ...live.slice(i, i + MAX_BATCH).flatMap((r) => [r.job.id, r.token])];
       // Not handed back (Redis is down): their leases lapse and they are recovered as stalls.
       await this.host.run('release', args, 'handing back running jobs').catch((err) => this.host.onError(err, 'handing back running jobs'));
     }
@@ -179,6 +187,18 @@ export class Worker {
         continue;
       }
       try {
+        if (this.paused) {
+          await this.waitForResume();
+          skipClaim = false;
+          continue;
+        }
+        const held = this.heldUntil - Date.now();
+        if (held > 0) {
+          // at most one claim per window: sleep it out
+          await sleep(held, this.stopper.signal);
+          skipClaim = false;
+          continue;
+        }
         if (!skipClaim) {
           this.busy += free;
           let reply: ScriptReply;
@@ -193,20 +213,23 @@ export class Worker {
           const got = this.startRuns(reply as ScriptReply[], 0, free);
           rearm = false;
           failures = 0;
-          if (got === free || !this.running) continue;
+          if (got === free || !this.running || this.paused || this.heldUntil > Date.now()) continue;
         }
         skipClaim = false;
         // The queue is empty: block until an add leaves a wake-up marker, or
         // the earliest scheduled job falls due.
         const untilDue = this.dueAt - Date.now();
         if (untilDue <= 0) continue;
-        if (untilDue < options.blockingTimeout * 1000) {
-          // Block a little past the due time and wake by our own timer at it.
-          const seconds = Math.min(options.blockingTimeout, untilDue / 1000 + 0.25);
-          rearm = await connection.waitPop(keys.wake, seconds, this.stopper.signal, { ms: untilDue, onLateMarker: () => this.passOnWakeUp() });
-        } else {
-          rearm = await connection.waitPop(keys.wake, options.blockingTimeout, this.stopper.signal);
-        }
+        // Block a little past the due time and wake by our own timer at it, or
+        // when a result write's claim says to look sooner (an earlier due
+        // time, a rate limit window that opens).
+        const seconds = Math.min(options.blockingTimeout, untilDue / 1000 + 0.25);
+        const early = new Promise<void>((resolve) => (this.nudge = resolve));
+        const marker = await connection.waitPop(keys.wake, seconds, this.stopper.signal, { ms: untilDue, onLateMarker: () => this.passOnWakeUp(), early });
+        this.nudge = undefined;
+        // pause() leaves a 'p' for each idle worker: it waits for resume() without claiming
+        if (marker === PAUSE_MARKER) this.paused = true;
+        rearm = marker !== null && marker !== PAUSE_MARKER;
         failures = 0;
         // No marker and nothing due: the queue is still empty. Block again,
         // claiming only every third time (a safety net for a lost marker), so
@@ -223,6 +246,22 @@ export class Worker {
     if (rearm) await this.passOnWakeUp();
   }
 
+  /**
+   * Paused: block until resume() leaves a marker. A wait that ends without one
+   * asks whether the queue is still paused (a marker taken by another worker),
+   * which is not a claim.
+   */
+  private async waitForResume(): Promise<void> {
+    const { keys, options, connection } = this.host;
+    const marker = await connection.waitPop(keys.resume, options.blockingTimeout, this.stopper.signal);
+    if (marker !== null || !this.running) {
+      this.paused = false;
+      return;
+    }
+    const paused = await this.host.command(['HGET', keys.control, 'paused'], 'checking whether the queue is paused');
+    this.paused = String(paused) === '1';
+  }
+
   /** A wake-up marker this worker took but will not act on goes back, if jobs wait. */
   private passOnWakeUp(): Promise<unknown> {
     return this.host.run('claim', ['0', '1', String(this.host.options.stallTimeout)], 'passing on a wake-up').catch(() => undefined);
@@ -236,19 +275,26 @@ export class Worker {
 
   /**
    * Start the runs of a claim reply, read from `offset` as a token, the time
-   * until the next scheduled job is due, then per job: id, payload, options,
-   * failed attempts so far; for `reserved` slots already counted in `busy`.
+   * until the next scheduled job is due, whether the queue holds claims back
+   * (paused, or ms to wait), then per job: id, payload, options, failed
+   * attempts so far; for `reserved` slots already counted in `busy`.
    * Returns how many started; the slots left over are given back.
    */
   private startRuns(reply: ScriptReply[], offset: number, reserved: number): number {
-    const got = (reply.length - offset - 2) / 4;
+    const got = (reply.length - offset - 3) / 4;
     // A claim that filled every slot does not look at scheduled jobs: it leaves
     // what an earlier reply said; one that found too few says when the next is due.
     const due = reply[offset + 1];
+    const dueBefore = this.dueAt;
     if (due !== null) this.dueAt = Date.now() + Number(due);
     else if (got < reserved) this.dueAt = Infinity;
+    const held = reply[offset + 2];
+    this.paused = Number(held) === -1;
+    this.heldUntil = held !== null && Number(held) > 0 ? Date.now() + Number(held) : 0;
+    // a waiting fetch loop wakes for what it did not know when it began to wait
+    if (this.heldUntil > 0 || this.paused || this.dueAt < dueBefore) this.nudge?.();
     const token = String(reply[offset]);
-    for (let i = offset + 2; i < reply.length; i += 4) {
+    for (let i = offset + 3; i < reply.length; i += 4) {
       this.start(String(reply[i]), token, reply[i + 1] as string | null, reply[i + 2] as string | null, Number(reply[i + 3] ?? 0));
     }
     // Fewer jobs than slots: the queue is empty.
@@ -342,6 +388,10 @@ export class Worker {
 
   /** The handler is over (only its first ending counts): report the outcome. */
   private finish(run: Run, error?: Error, result?: unknown, final = false): void {
+    if (run.phase === 'running' && error instanceof RateLimitError && !run.lost && !this.abandoned) {
+      void this.handBack(run, error);
+      return;
+    }
     if (run.phase === 'running') {
       clearTimeout(run.timer);
       run.error = error;
@@ -363,6 +413,27 @@ export class Worker {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(() => this.flush());
+    }
+  }
+
+  /**
+   * A handler met a rate limit outside: its job goes back to the head of the
+   * queue, not counted as an attempt, and the whole queue waits `error.ms`.
+   * If that cannot be written, the run's lease lapses and it is recovered as a stall.
+   */
+  private async handBack(run: Run, error: RateLimitError): Promise<void> {
+    clearTimeout(run.timer);
+    run.phase = 'reporting';
+    const wait = Number.isFinite(error.ms) ? Math.min(Math.max(Math.ceil(error.ms), 1), MAX_TIMER_MS) : 1;
+    this.heldUntil = Math.max(this.heldUntil, Date.now() + wait);
+    this.inFlight++;
+    try {
+      await this.host.run('release', [String(wait), run.job.id, run.token], 'handing back a rate-limited job');
+    } catch (err) {
+      this.host.onError(err, 'handing back a rate-limited job');
+    } finally {
+      this.inFlight--;
+      this.release(run);
     }
   }
 

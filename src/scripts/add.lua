@@ -1,5 +1,5 @@
 -- add: publish job IDs (lib/add.lua).
--- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake
+-- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake prioritized sequence groups gactive glimited control
 -- ARGV: mode ('ignore' | 'rerun'), n, the n ids, then quads for the ids that
 --       carry anything (most carry nothing: fewer arguments): index, payload
 --       JSON or '', options JSON or '', delay in ms or ''

@@ -1,6 +1,6 @@
 -- complete: end successful runs, then claim up to ARGV[1] next jobs for the
 -- slots they free (one round trip per batch of completions).
--- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress wake
+-- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress wake prioritized sequence groups gactive glimited control limiter
 -- ARGV: n (jobs to claim), rearm ('1'/'0'), lease (ms), then pairs: id, token
 -- INCLUDE: present end-runs enqueue claim
 -- Returns {flags, then what claim_write returns}: flags has '1' for each pair
@@ -15,20 +15,22 @@ for i = 4, #ARGV, 2 do
 end
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
 -- Optional keys cost one EXISTS when a queue uses none of them.
-local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress' })
+local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'prioritized', 'control', 'groups', 'glimited' })
 present(K.committed, 'set')
 local flags, live, again, over = end_runs_read(ids, tokens, o.rerun)
-claim_check(o, rearm, true)
-if #again > 0 then enqueue_read() end
+local ended = group_end_read(live)
+enqueue_read(again)
 local due = claim_due(o, o.scheduled and clock() or 0)
-local next = claim_pop(n, due)
+local plan = claim_check(o, n, rearm, true, due, #live)
+local next = claim_pop(o, plan, due)
 
 end_runs_write(o, live, again)
+group_end(ended)
 if #over > 0 then
   redis.call('SREM', K.committed, unpack(over))
   forget(o, over)
 end
 enqueue(again)
-local out = claim_write(o, next, due, n, rearm, tonumber(ARGV[3]))
+local out = claim_write(o, plan, next, due, rearm, tonumber(ARGV[3]), #live)
 table.insert(out, 1, flags)
 return out

@@ -2,7 +2,7 @@
 -- run with attempts left is retried: its ID stays committed and goes to the
 -- queue (no delay) or to scheduled at now + its delay; a run without fails for
 -- good (a failure record). Then claim up to ARGV[1] next jobs for the freed slots.
--- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress failed failinfo errors wake
+-- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress failed failinfo errors wake prioritized sequence groups gactive glimited control limiter
 -- ARGV: n, rearm, lease (ms), error log size, error log TTL (s), then quads:
 --       id, token, error JSON, retry delay in ms ('' = fails for good)
 -- INCLUDE: present end-runs enqueue schedule claim record-failure
@@ -22,7 +22,7 @@ for i = 6, #ARGV, 4 do
   delays[id] = tonumber(ARGV[i + 3])
 end
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
-local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress' })
+local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'prioritized', 'control', 'groups', 'glimited' })
 present(K.committed, 'set')
 local flags, live = end_runs_read(ids, tokens, false)
 -- Retries first; of the runs that fail for good, those with a rerun pending go again.
@@ -38,14 +38,17 @@ if o.rerun and #final > 0 then
     if pending[i] == 1 then again[#again + 1] = id else over[#over + 1] = id end
   end
 end
-claim_check(o, rearm, true)
 record_failure_check()
-enqueue_read()
+local ended = group_end_read(live)
+enqueue_read(again)
+enqueue_read(retry)
 local now = clock()
 local due = claim_due(o, now)
-local next = claim_pop(n, due)
+local plan = claim_check(o, n, rearm, true, due, #live)
+local next = claim_pop(o, plan, due)
 
 end_runs_write(o, live, again)
+group_end(ended)
 if o.rerun and #retry > 0 then redis.call('SREM', K.rerun, unpack(retry)) end
 if #over > 0 then redis.call('SREM', K.committed, unpack(over)) end
 local now_queue, later = {}, {}
@@ -63,7 +66,7 @@ enqueue(now_queue)
 schedule(later)
 -- the claim below tells the worker when the earliest of them falls due
 if #later > 0 then o.scheduled = true end
-local out = claim_write(o, next, due, n, rearm, tonumber(ARGV[3]))
+local out = claim_write(o, plan, next, due, rearm, tonumber(ARGV[3]), #live)
 for _, id in ipairs(retry) do log_error(errs[id], logSize, logTtl) end
 -- A rerun that was asked for starts afresh; the others failed for good.
 for _, id in ipairs(again) do

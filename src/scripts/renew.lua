@@ -4,7 +4,7 @@
 -- goes back to the tail of the queue, or fails for good once its stalls pass
 -- its stallLimit (default 1). It also keeps this worker in the registry of
 -- live workers (getWorkers) and forgets those not seen for two leases.
--- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo
+-- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo prioritized sequence groups gactive glimited control
 -- ARGV: lease (ms), recovery limit, error log size, error log TTL (s), worker
 --       id, worker info JSON ('' when unchanged since its last renewal), then
 --       pairs: id, token (this worker's runs)
@@ -55,12 +55,11 @@ if #lapsed > 0 then
   end
 end
 -- Each stalled run counts against its job's stallLimit.
-local o, back, dead, counts = {}, {}, {}, {}
+local o, back, dead, counts, ended = {}, {}, {}, {}, {}
 if #stalled > 0 then
   o = optional({ 'rerun', 'options', 'stalls', 'progress' })
   present(K.committed, 'set')
   record_failure_check()
-  enqueue_read()
   local opts = o.options and redis.call('HMGET', K.options, unpack(stalled)) or {}
   local seen = o.stalls and redis.call('HMGET', K.stalls, unpack(stalled)) or {}
   for i, id in ipairs(stalled) do
@@ -72,6 +71,8 @@ if #stalled > 0 then
     counts[id] = (tonumber(seen[i]) or 0) + 1
     if counts[id] > stallLimit then dead[#dead + 1] = id else back[#back + 1] = id end
   end
+  enqueue_read(back)
+  ended = group_end_read(stalled)
 end
 
 if #gone > 0 then
@@ -90,6 +91,7 @@ if o.rerun then redis.call('SREM', K.rerun, unpack(stalled)) end
 redis.call('ZREM', K.processing, unpack(stalled))
 redis.call('ZREM', K.leases, unpack(stalled))
 if o.progress then redis.call('HDEL', K.progress, unpack(stalled)) end
+group_end(ended)
 enqueue(back)
 if #dead > 0 then redis.call('SREM', K.committed, unpack(dead)) end
 for _, id in ipairs(stalled) do redis.call('HSET', K.stalls, id, counts[id]) end

@@ -1,7 +1,7 @@
 -- retry-failed: failed IDs go back to the tail of the queue with fresh
 -- attempts (their payload and options stay). With no IDs it takes the first
 -- `page` failure records.
--- KEYS: queued committed attempts stalls failed failinfo wake
+-- KEYS: queued committed attempts stalls failed failinfo wake options prioritized sequence groups gactive glimited control
 -- ARGV: page (used when no ids are given), then ids
 -- INCLUDE: present enqueue
 -- Returns {requeued, failure records looked at}.
@@ -17,7 +17,6 @@ local scores = redis.call('ZMSCORE', K.failed, unpack(ids))
 local member = redis.call('SMISMEMBER', K.committed, unpack(ids))
 present(K.failinfo, 'hash')
 local o = optional({ 'attempts', 'stalls' })
-enqueue_read()
 local records, back, seen = {}, {}, {}
 for i, id in ipairs(ids) do
   if scores[i] and not seen[id] then
@@ -27,6 +26,7 @@ for i, id in ipairs(ids) do
   end
 end
 if #records == 0 then return { 0, 0 } end
+enqueue_read(back)
 redis.call('ZREM', K.failed, unpack(records))
 redis.call('HDEL', K.failinfo, unpack(records))
 if #back > 0 then

@@ -2,7 +2,7 @@
 -- time since their claim (a hard cap on run time) go back to the tail of the
 -- queued list, keeping their committed entry, payload and options; the jam is
 -- logged in the error log (no failure record: the job is not failed).
--- KEYS: queued processing leases payload rerun progress errors wake lock
+-- KEYS: queued processing leases payload rerun progress errors wake lock options prioritized sequence groups gactive glimited control
 -- ARGV: lock token, idle time (microseconds), batch limit, error log size,
 --       error log TTL (s), lock lifetime (ms)
 -- INCLUDE: present enqueue
@@ -20,7 +20,8 @@ local o = optional({ 'payload', 'rerun', 'progress' })
 local payloads = (o.payload and #ids > 0) and redis.call('HMGET', K.payload, unpack(ids)) or {}
 present(K.leases, 'zset')
 present(K.errors, 'list')
-enqueue_read()
+enqueue_read(ids)
+local ended = group_end_read(ids)
 
 redis.call('PEXPIRE', K.lock, ARGV[6])
 if #ids == 0 then return {} end
@@ -29,6 +30,7 @@ if o.rerun then redis.call('SREM', K.rerun, unpack(ids)) end
 redis.call('ZREM', K.processing, unpack(ids))
 redis.call('ZREM', K.leases, unpack(ids))
 if o.progress then redis.call('HDEL', K.progress, unpack(ids)) end
+group_end(ended)
 enqueue(ids)
 local message = 'jammed: processing for more than ' .. (idle / 1000000) .. ' s'
 local out = {}

@@ -84,6 +84,36 @@ export async function clusterBackend(topology: RedisCluster): Promise<Backend & 
   };
 }
 
+/**
+ * Script calls (EVAL/EVALSHA and their read-only forms) the backend's Redis
+ * served so far, summed over every node of a cluster, failed ones left out: a
+ * claim is one.
+ */
+export async function scriptCalls(backend: Backend): Promise<number> {
+  const topology = (backend as Partial<{ topology: RedisCluster }>).topology;
+  const infos: string[] = [];
+  if (!topology) {
+    infos.push(String(await backend.inspect.sendCommand(['INFO', 'commandstats'])));
+  } else {
+    for (const { url } of topology.rootNodes) {
+      const c = createClient({ url });
+      c.on('error', () => undefined);
+      await c.connect();
+      try {
+        infos.push(String(await c.sendCommand(['INFO', 'commandstats'])));
+      } finally {
+        c.destroy();
+      }
+    }
+  }
+  let n = 0;
+  for (const info of infos) {
+    // a failed call (NOSCRIPT before a script's first EVAL on a server) did nothing
+    for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval|evalsha_ro|eval_ro|fcall|fcall_ro):calls=(\d+).*?failed_calls=(\d+)/gm)) n += Number(m[1]) - Number(m[2]);
+  }
+  return n;
+}
+
 /** The backends every behaviour suite runs against. */
 export const BACKENDS: BackendFactory[] = [standalone, cluster];
 

@@ -4,7 +4,7 @@
 -- extra[i] is nil for a job that carries nothing (most), else
 -- { payload = JSON or '', options = JSON or '', delay = ms or nil };
 -- mode ('ignore' | 'rerun') is the policy for IDs that are processing.
--- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake
+-- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake prioritized sequence groups gactive glimited control
 -- Returns one code per ID, as a string: '0' queued, '1' committed (already
 -- queued or scheduled, or earlier in this same call), '2' processing (for mode
 -- 'rerun': it will run once more after), '3' scheduled.
@@ -60,8 +60,15 @@ local function add_jobs(ids, extra, mode)
     end
     if #refailed > 0 then redis.call('HLEN', K.failinfo) end
   end
-  local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls' })
-  enqueue_read()
+  local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'control' })
+  -- while the queue is paused, adds leave no wake-up marker (lib/enqueue.lua)
+  if o.control then flow_control() end
+  local freshIds, freshOpts = {}, {}
+  for j, i in ipairs(fresh) do
+    freshIds[j] = ids[i]
+    freshOpts[j] = options[i]
+  end
+  enqueue_read(freshIds, freshOpts)
 
   -- Writes: every key below has been read above.
   local now = nil

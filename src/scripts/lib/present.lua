@@ -4,8 +4,8 @@
 -- forget(o, ids): drop what is kept per job for these IDs (payload, options,
 -- attempt and stall counts), from the hashes optional() found.
 -- optional(names): which of the named optional keys exist, each type-checked;
--- one EXISTS call when none does, so a queue that uses none of them pays one
--- call per script for all of them.
+-- one EXISTS call when none does (two when flow control keys are among them),
+-- so a queue that uses none of them pays next to nothing.
 local function present(key, kind)
   local t = redis.call('TYPE', key)['ok']
   if t == 'none' then return false end
@@ -17,14 +17,28 @@ end
 
 local KINDS = {
   payload = 'hash', rerun = 'set', scheduled = 'zset', options = 'hash',
-  attempts = 'hash', stalls = 'hash', progress = 'hash',
+  attempts = 'hash', stalls = 'hash', progress = 'hash', prioritized = 'zset', control = 'hash',
+  groups = 'zset', glimited = 'zset', gactive = 'hash', superseded = 'set', repeats = 'zset',
 }
 
+-- Flow control's keys are gated apart: a queue with payloads but no flow
+-- control pays one EXISTS for them, not a TYPE each.
+local FLOW = { prioritized = true, control = true, groups = true, glimited = true, gactive = true, superseded = true, repeats = true }
+
 local function optional(names)
-  local o, keys = {}, {}
-  for i, name in ipairs(names) do keys[i] = K[name] end
-  if redis.call('EXISTS', unpack(keys)) == 0 then return o end
-  for _, name in ipairs(names) do o[name] = present(K[name], KINDS[name]) end
+  local o = {}
+  for _, flow in ipairs({ false, true }) do
+    local part, keys = {}, {}
+    for _, name in ipairs(names) do
+      if (FLOW[name] or false) == flow then
+        part[#part + 1] = name
+        keys[#keys + 1] = K[name]
+      end
+    end
+    if #keys > 0 and redis.call('EXISTS', unpack(keys)) > 0 then
+      for _, name in ipairs(part) do o[name] = present(K[name], KINDS[name]) end
+    end
+  end
   return o
 end
 

@@ -1,0 +1,29 @@
+-- set-control: change the queue's flow control (rate limits, global and group
+-- concurrency), for every worker in every process.
+-- KEYS: queued wake options prioritized sequence groups gactive glimited control
+-- ARGV: pairs: field, value ('' removes the field): max, duration,
+--       concurrency, gconcurrency, gmax, gduration
+-- INCLUDE: present enqueue
+-- Returns 1.
+-- Keeps: groups held back only by a group concurrency that no longer holds
+-- them take turns again; idle workers get a wake-up marker, so a raised limit
+-- takes effect at once. Every key is read before the first write.
+present(K.control, 'hash')
+enqueue_read()
+group_keys_read({})
+local set, del = {}, {}
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then del[#del + 1] = ARGV[i] else
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+  end
+end
+local blocked = redis.call('ZRANGEBYSCORE', K.groups, exact(BLOCKED), exact(BLOCKED))
+if #set > 0 then redis.call('HSET', K.control, unpack(set)) end
+if #del > 0 then redis.call('HDEL', K.control, unpack(del)) end
+control = nil
+for _, g in ipairs(blocked) do
+  if group_free(g) then group_turn(g) end
+end
+wake_up()
+return 1
