@@ -163,10 +163,10 @@ const OPTION_KEYS: Readonly<Record<keyof QueueOptions, true>> = {
   errorLogSize: true,
   errorLogTtl: true,
   maxPayloadBytes: true,
+  encryption: true,
   stallTimeout: true,
   defaultJobOptions: true,
   backoffStrategy: true,
-  encryption: true,
 };
 
 export interface ResolvedOptions {
