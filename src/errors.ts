@@ -58,6 +58,19 @@ export class ForeignDataError extends ConvoyError {
   }
 }
 
+/**
+ * Data the queue keeps encrypted (the `encryption` option) that this queue
+ * object cannot decrypt: its key id is not in `encryption.keys`, the data was
+ * changed, or the queue object has no `encryption`. A job whose payload cannot
+ * be decrypted fails for good with it and never runs.
+ */
+export class DecryptionError extends ConvoyError {
+  override name = 'DecryptionError';
+  constructor(readonly key: string, detail: string) {
+    super(`cannot decrypt data in ${key}: ${detail}`);
+  }
+}
+
 /** Thrown by a handler: its job fails for good at once, whatever attempts it has left. */
 export class UnrecoverableError extends ConvoyError {
   override name = 'UnrecoverableError';

@@ -7,7 +7,7 @@ export { Job, ActiveJob, MAX_ID_BYTES, Queue, createQueue };
 export type { JobArgs } from './job.js';
 export type { Jsonify } from './jsonify.js';
 export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents, QueueListener } from './queue.js';
-export type { QueueOptions, ResolvedOptions, RedisConfig, DuplicatePolicy, WaitingPolicy, RateLimit } from './options.js';
+export type { QueueOptions, ResolvedOptions, RedisConfig, DuplicatePolicy, WaitingPolicy, RateLimit, EncryptionOptions, ResolvedEncryption } from './options.js';
 export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
 export type { JobInfo, JobState, WorkerInfo } from './manage.js';
 export type { QueueKeys } from './keys.js';

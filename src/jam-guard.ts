@@ -48,7 +48,7 @@ export async function sweep(host: WorkerHost, idleSeconds: number): Promise<Job[
         const id = String(reply[i]);
         let payload: unknown;
         try {
-          payload = decodePayload(reply[i + 1] as string | null, keys.payload, id);
+          payload = decodePayload(reply[i + 1] as string | null, keys.payload, id, options.encryption);
         } catch {
           payload = undefined; // the worker that claims it reports the bad payload
         }

@@ -2,6 +2,7 @@ import { ForeignDataError, InvalidJobIdError, InvalidPayloadError } from './erro
 import { describe } from './util.js';
 import { checkJobOptions, type JobOptions, type StoredJobOptions } from './job-options.js';
 import type { Jsonify } from './jsonify.js';
+import { decodeStored, encodeStored, isSealed, type ResolvedEncryption } from './crypto.js';
 
 /** Longest job ID, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 1024;
@@ -114,8 +115,9 @@ function jobId(id: unknown): string {
  * pass: what JSON.stringify would silently change (NaN, -0, undefined members,
  * functions) or cannot write (BigInt, cycles) is refused, so a worker gets
  * exactly what was added. Objects with toJSON (Date) are sent as that returns.
+ * With `enc`, the JSON (its size checked first) is stored sealed.
  */
-export function encodePayload(payload: unknown, maxBytes: number): string {
+export function encodePayload(payload: unknown, maxBytes: number, enc?: ResolvedEncryption): string {
   if (payload === undefined) return '';
   let json: string;
   try {
@@ -127,7 +129,7 @@ export function encodePayload(payload: unknown, maxBytes: number): string {
   if (json.length > maxBytes || Buffer.byteLength(json) > maxBytes) {
     throw new InvalidPayloadError(`payload is ${Buffer.byteLength(json)} bytes of JSON; the most is ${maxBytes}`);
   }
-  return json;
+  return enc ? encodeStored(json, enc) : json;
 }
 
 function strictValue(this: unknown, key: string, value: unknown): unknown {
@@ -170,9 +172,13 @@ function where(key: string): string {
   return key === '' ? '' : ` member ${JSON.stringify(key)}`;
 }
 
-/** A stored payload back as data; JSON convoy-queue did not write is a ForeignDataError. */
-export function decodePayload(json: string | null, key: string, id: string): unknown {
+/**
+ * A stored payload back as data; JSON convoy-queue did not write is a
+ * ForeignDataError, a sealed value `enc` cannot open a DecryptionError.
+ */
+export function decodePayload(json: string | null, key: string, id: string, enc?: ResolvedEncryption): unknown {
   if (json === null) return undefined;
+  if (isSealed(json)) json = decodeStored(json, enc, key, `the data of job ${JSON.stringify(id)}`);
   try {
     return JSON.parse(json) as unknown;
   } catch {

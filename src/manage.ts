@@ -7,6 +7,7 @@
 import type { RedisArgument } from 'redis';
 import { Job, decodePayload } from './job.js';
 import { InvalidOptionError, QueueBusyError } from './errors.js';
+import { decodeStored, type ResolvedEncryption } from './crypto.js';
 import type { StoredJobOptions } from './job-options.js';
 import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
@@ -119,8 +120,8 @@ export class JobManager<P = unknown> {
         out.push({
           id,
           count: Number(reply[i + 1]),
-          lastError: reply[i + 2] === null ? null : parseRecord(String(reply[i + 2])),
-          payload: decode(reply[i + 3] as string | null, this.host.keys.payload, id, false) as Jsonify<P> | undefined,
+          lastError: reply[i + 2] === null ? null : this.record(String(reply[i + 2]), id),
+          payload: this.decode(reply[i + 3] as string | null, this.host.keys.payload, id, false) as Jsonify<P> | undefined,
         });
       }
       if (reply.length / 4 < page) break;
@@ -183,11 +184,11 @@ export class JobManager<P = unknown> {
   private info(id: string, state: JobState, reply: ScriptReply[], at: number, strict: boolean): JobInfo<P> {
     const { keys } = this.host;
     const [score, payload, options, failedRuns, progress, lastError] = reply.slice(at, at + FIELDS - 1) as Array<string | null>;
-    const { addedAt, ...kept } = (decode(options, keys.options, id, strict) as (StoredJobOptions & { addedAt?: number }) | undefined) ?? {};
+    const { addedAt, ...kept } = (this.decode(options, keys.options, id, strict) as (StoredJobOptions & { addedAt?: number }) | undefined) ?? {};
     const job: JobInfo<P> = {
       id,
       state,
-      payload: decode(payload, keys.payload, id, strict) as P | undefined,
+      payload: this.decode(payload, keys.payload, id, strict) as P | undefined,
       options: kept,
       attempt: Number(failedRuns ?? 0) + (state === 'processing' ? 1 : 0),
     };
@@ -195,10 +196,29 @@ export class JobManager<P = unknown> {
     if (state === 'scheduled') job.runAt = Number(score);
     if (state === 'processing') {
       job.startedAt = Math.floor(Number(score) / 1000);
-      if (progress !== null && progress !== undefined) job.progress = decode(progress, keys.progress, id, strict);
+      if (progress !== null && progress !== undefined) job.progress = this.decode(progress, keys.progress, id, strict);
     }
-    if (state === 'failed' && lastError !== null && lastError !== undefined) job.lastError = parseRecord(lastError);
+    if (state === 'failed' && lastError !== null && lastError !== undefined) job.lastError = this.record(lastError, id);
     return job;
+  }
+
+  /**
+   * Stored JSON back as data: strictly (a ForeignDataError, or a
+   * DecryptionError) for one job, leniently (undefined) in a list.
+   */
+  private decode(json: string | null | undefined, key: string, id: string, strict: boolean): unknown {
+    if (json === null || json === undefined) return undefined;
+    const enc = this.host.options.encryption;
+    if (strict) return decodePayload(json, key, id, enc);
+    try {
+      return decodePayload(json, key, id, enc);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private record(json: string, id: string): JobErrorRecord {
+    return parseRecord(json, this.host.keys.failinfo, id, this.host.options.encryption);
   }
 
   async removeJob(id: string | number): Promise<boolean> {
@@ -290,20 +310,16 @@ function pageOptions(method: string, options: { offset?: number; limit?: number 
   return { offset, limit };
 }
 
-/** Stored JSON back as data: strictly (a ForeignDataError) for one job, leniently (undefined) in a list. */
-function decode(json: string | null | undefined, key: string, id: string, strict: boolean): unknown {
-  if (json === null || json === undefined) return undefined;
-  if (strict) return decodePayload(json, key, id);
+/** An error record as data; never throws: one it cannot read or decrypt says so in its message. */
+function parseRecord(json: string, key: string, id: string, enc: ResolvedEncryption | undefined): JobErrorRecord {
   try {
-    return decodePayload(json, key, id);
-  } catch {
-    return undefined;
-  }
-}
-
-function parseRecord(json: string): JobErrorRecord {
-  try {
-    return JSON.parse(json) as JobErrorRecord;
+    const record = JSON.parse(json) as JobErrorRecord & { sealed?: unknown };
+    if (typeof record?.sealed !== 'string') return record;
+    try {
+      return JSON.parse(decodeStored(record.sealed, enc, key, `the error record of job ${JSON.stringify(id)}`)) as JobErrorRecord;
+    } catch (err) {
+      return { name: (err as Error).name, message: (err as Error).message, time: Number(record.time) || 0 };
+    }
   } catch {
     return { message: json, time: 0 };
   }

@@ -7,11 +7,13 @@ import defaults from '../config/default.json' with { type: 'json' };
 import { InvalidArgumentError, InvalidOptionError } from './errors.js';
 import { JOB_OPTION_KEYS, PROCESSING_POLICIES, WAITING_POLICIES, checkJobOptions, type DuplicatePolicy, type JobOptions, type WaitingPolicy } from './job-options.js';
 import { MAX_TIMER_MS, describe } from './util.js';
+import { resolveEncryption, type EncryptionOptions, type ResolvedEncryption } from './crypto.js';
 
 /** Where Redis is: a URL, node-redis client options, or a cluster. */
 export type RedisConfig = string | RedisClientOptions | { cluster: RedisClusterOptions };
 
 export type { DuplicatePolicy, WaitingPolicy } from './job-options.js';
+export type { EncryptionOptions, ResolvedEncryption } from './crypto.js';
 
 /** At most `max` job starts in any `duration` ms (a sliding window). */
 export interface RateLimit {
@@ -129,6 +131,15 @@ export interface QueueOptions {
    * @default none
    */
   backoffStrategy?: (attempt: number, error: Error) => number;
+  /**
+   * Keep payloads, progress and error records encrypted in Redis (AES-256-GCM):
+   * `{ keys: { [id]: 32-byte Buffer }, current: id }`. New data is written with
+   * `current`; data written with any other key in `keys` still reads, so keys
+   * can rotate. Job IDs and job options stay plain. `maxPayloadBytes` counts
+   * the plain JSON.
+   * @default none
+   */
+  encryption?: EncryptionOptions;
 }
 
 /**
@@ -152,6 +163,7 @@ const OPTION_KEYS: Readonly<Record<keyof QueueOptions, true>> = {
   errorLogSize: true,
   errorLogTtl: true,
   maxPayloadBytes: true,
+  encryption: true,
   stallTimeout: true,
   defaultJobOptions: true,
   backoffStrategy: true,
@@ -176,6 +188,7 @@ export interface ResolvedOptions {
   readonly maxPayloadBytes: number;
   readonly defaultJobOptions: JobOptions | undefined;
   readonly backoffStrategy: ((attempt: number, error: Error) => number) | undefined;
+  readonly encryption: ResolvedEncryption | undefined;
 }
 
 // A name or prefix becomes part of every key: no hash-tag braces, glob
@@ -299,6 +312,7 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
       maxPayloadBytes: number('maxPayloadBytes', opts.maxPayloadBytes, defaults.maxPayloadBytes, 1),
       defaultJobOptions: opts.defaultJobOptions === undefined ? undefined : (checkJobOptions(opts.defaultJobOptions), opts.defaultJobOptions),
       backoffStrategy: opts.backoffStrategy === undefined || typeof opts.backoffStrategy === 'function' ? opts.backoffStrategy : fail('backoffStrategy', opts.backoffStrategy, 'a function (attempt, error) => ms'),
+      encryption: opts.encryption === undefined ? undefined : resolveEncryption(opts.encryption),
     },
   };
 }

@@ -175,7 +175,7 @@ export class Queue<P = unknown> extends EventEmitter {
     }
     return {
       id: job.id,
-      payload: encodePayload(job.payload, this.options.maxPayloadBytes),
+      payload: encodePayload(job.payload, this.options.maxPayloadBytes, this.options.encryption),
       // Jobs with options also keep when they were added (getJob's addedAt).
       options: stored ? JSON.stringify({ ...stored, addedAt: Date.now() }) : '',
       delay,

@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ActiveJob, decodePayload, encodePayload } from './job.js';
-import { ConvoyError, ForeignDataError, JobExpiredError, JobTimeoutError, QueueClosedError, RateLimitError, UnrecoverableError } from './errors.js';
+import { ConvoyError, DecryptionError, ForeignDataError, JobExpiredError, JobTimeoutError, QueueClosedError, RateLimitError, UnrecoverableError } from './errors.js';
 import { backoffDelay, type StoredJobOptions } from './job-options.js';
 import type { RedisArgument } from 'redis';
 import type { ScriptName, ScriptReply } from './scripts.js';
@@ -26,6 +26,7 @@ import type { Connection } from './connection.js';
 import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
 import { MAX_TIMER_MS, backoff, describeValue, sleep, describe } from './util.js';
+import { sealRecord, type ResolvedEncryption } from './crypto.js';
 import { log } from './log.js';
 
 export type AsyncHandler<P = unknown> = (job: ActiveJob<P>) => unknown;
@@ -311,14 +312,14 @@ export class Worker {
     let broken: Error | undefined;
     const report = (value: unknown) => this.progress(run, value);
     try {
-      payload = decodePayload(payloadJson, keys.payload, id);
+      payload = decodePayload(payloadJson, keys.payload, id, this.host.options.encryption);
       if (optionsJson !== null) {
         const { addedAt: _, ...kept } = decodePayload(optionsJson, keys.options, id) as StoredJobOptions & { addedAt?: number };
         options = kept;
       }
       job = new ActiveJob(id, payload, startedAt, failedBefore + 1, options, report);
     } catch (err) {
-      broken = err instanceof ForeignDataError ? err : new ForeignDataError(keys.options, `the options of job ${JSON.stringify(id)} are not valid: ${(err as Error).message}`);
+      broken = err instanceof ForeignDataError || err instanceof DecryptionError ? err : new ForeignDataError(keys.options, `the options of job ${JSON.stringify(id)} are not valid: ${(err as Error).message}`);
       job = new ActiveJob<unknown>(id, undefined, startedAt, failedBefore + 1, undefined, report);
     }
     const run: Run = { job, token, phase: 'running', lost: false, options, attempts: 0 };
@@ -338,7 +339,7 @@ export class Worker {
 
   /** A handler's job.updateProgress: stored with the run (if it is still this worker's), then 'progress'. */
   private async progress(run: Run, value: unknown): Promise<void> {
-    const json = encodePayload(value, this.host.options.maxPayloadBytes);
+    const json = encodePayload(value, this.host.options.maxPayloadBytes, this.host.options.encryption);
     if (run.phase !== 'running' && run.phase !== 'overdue') return;
     const stored = await this.host.run('progress', [run.job.id, run.token, json], 'storing progress');
     if (Number(stored) === 1) this.host.onProgress(run.job, value);
@@ -490,7 +491,7 @@ export class Worker {
     if (failed) args.push(String(options.errorLogSize), String(options.errorLogTtl));
     for (const run of batch) {
       args.push(run.job.id, run.token);
-      if (failed) args.push(errorJson(run.job.id, run.error!), run.retryDelay === undefined ? '' : String(run.retryDelay));
+      if (failed) args.push(errorJson(run.job.id, run.error!, options.encryption), run.retryDelay === undefined ? '' : String(run.retryDelay));
     }
     this.inFlight++;
     let reply: ScriptReply[];
@@ -594,7 +595,8 @@ export function toError(err: unknown): Error {
   return new Error(`handler failed with ${describeValue(err)}`);
 }
 
-function errorJson(id: string, err: Error): string {
+/** The error record of a failed run, as stored: sealed with `enc` when the queue has encryption. */
+function errorJson(id: string, err: Error, enc: ResolvedEncryption | undefined): string {
   let name: string, message: string, stack: string | undefined;
   try {
     ({ name, message, stack } = err);
@@ -606,5 +608,7 @@ function errorJson(id: string, err: Error): string {
     name = 'Error';
     message = 'the handler failed with an error that could not be read';
   }
-  return JSON.stringify({ id, name, message, stack, time: Date.now() });
+  const record = { id, name, message, stack, time: Date.now() };
+  const json = JSON.stringify(record);
+  return enc ? sealRecord(record, json, enc) : json;
 }

@@ -17,6 +17,7 @@ import Convoy, {
   type Jsonify,
   type QueueEvents,
   type QueueOptions,
+  type EncryptionOptions,
 } from 'convoy-queue';
 
 // ---- The exports: exactly these names.
@@ -33,7 +34,8 @@ type ErrorNames =
   | 'JobExpiredError'
   | 'UnrecoverableError'
   | 'QueueBusyError'
-  | 'ForeignDataError';
+  | 'ForeignDataError'
+  | 'DecryptionError';
 expectTypeOf<keyof typeof api>().toEqualTypeOf<
   'default' | 'Job' | 'ActiveJob' | 'MAX_ID_BYTES' | 'Queue' | 'createQueue' | 'queueKeys' | ErrorNames
 >();
@@ -104,7 +106,14 @@ expectTypeOf<keyof QueueOptions>().toEqualTypeOf<
   | 'defaultJobOptions'
   | 'backoffStrategy'
   | 'stallTimeout'
+  | 'encryption'
 >();
+// Encryption keys: Buffers (or Uint8Arrays) by id.
+void createQueue('sealed', { encryption: { keys: { k1: Buffer.alloc(32), k2: new Uint8Array(32) }, current: 'k2' } });
+expectTypeOf<QueueOptions['encryption']>().toEqualTypeOf<EncryptionOptions | undefined>();
+// @ts-expect-error a key is bytes, not a string
+void createQueue('sealed', { encryption: { keys: { k1: 'secret' }, current: 'k1' } });
+expectTypeOf(new api.DecryptionError('key', 'detail').key).toBeString();
 
 // ---- Jsonify: what JSON gives back.
 expectTypeOf<Jsonify<{ when: Date }>>().toEqualTypeOf<{ when: string }>();
