@@ -18,6 +18,7 @@ import Convoy, {
   type QueueEvents,
   type QueueOptions,
   type EncryptionOptions,
+  type RateLimit,
 } from 'convoy-queue';
 
 // ---- The exports: exactly these names.
@@ -35,7 +36,8 @@ type ErrorNames =
   | 'UnrecoverableError'
   | 'QueueBusyError'
   | 'ForeignDataError'
-  | 'DecryptionError';
+  | 'DecryptionError'
+  | 'RateLimitError';
 expectTypeOf<keyof typeof api>().toEqualTypeOf<
   'default' | 'Job' | 'ActiveJob' | 'MAX_ID_BYTES' | 'Queue' | 'createQueue' | 'queueKeys' | ErrorNames
 >();
@@ -72,6 +74,17 @@ expectTypeOf<OwnMembers<Queue>>().toEqualTypeOf<
   | 'drain'
   | 'obliterate'
   | 'getWorkers'
+  | 'pause'
+  | 'resume'
+  | 'isPaused'
+  | 'setRateLimit'
+  | 'getRateLimit'
+  | 'setGlobalConcurrency'
+  | 'getGlobalConcurrency'
+  | 'setGroupConcurrency'
+  | 'getGroupConcurrency'
+  | 'setGroupRateLimit'
+  | 'getGroupRateLimit'
   | 'close'
 >();
 type Internals =
@@ -98,6 +111,9 @@ expectTypeOf<keyof QueueOptions>().toEqualTypeOf<
   | 'blockingTimeout'
   | 'commandTimeout'
   | 'duplicateWhileProcessing'
+  | 'duplicateWhileWaiting'
+  | 'maxWait'
+  | 'rateLimit'
   | 'jamGuardInterval'
   | 'jamGuardIdle'
   | 'errorLogSize'
@@ -170,6 +186,19 @@ optional.process(async (job) => {
 });
 expectTypeOf(new Job(1, { n: 1 }).payload).toEqualTypeOf<{ n: number }>();
 expectTypeOf(new Job('x').id).toBeString();
+
+// ---- Flow control.
+expectTypeOf(loose.getRateLimit()).resolves.toEqualTypeOf<RateLimit | null>();
+expectTypeOf(loose.getGlobalConcurrency()).resolves.toEqualTypeOf<number | null>();
+expectTypeOf(loose.stats()).resolves.toHaveProperty('paused').toBeBoolean();
+void loose.setRateLimit(null);
+void createQueue('limited', { rateLimit: { max: 100, duration: 60_000 } });
+void new Job(1, undefined, { priority: 3, group: 'customer-7' });
+expectTypeOf(new api.RateLimitError(500).ms).toBeNumber();
+// @ts-expect-error a rate limit has both max and duration
+void loose.setRateLimit({ max: 5 });
+// @ts-expect-error a group is a string
+void new Job(1, undefined, { group: 7 });
 
 // ---- Events: names and listener arguments.
 expectTypeOf<keyof QueueEvents>().toEqualTypeOf<
