@@ -190,7 +190,7 @@ tlsTest(tlsTitle('over TLS with the test CA (rediss:// and socket.ca), idle work
     t.deepEqual(r.ran, [0, 1, 2, 3, 4]);
     t.true(r.ms < WAKE_MS, `took ${r.ms} ms: the blocking connection did not get the wake-up`);
     t.deepEqual(r.errors, []);
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
   } finally {
     await q.close({ timeout: 1000 });
   }

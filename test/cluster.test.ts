@@ -198,5 +198,5 @@ test('after its slot moves to another master, a queue goes on: adds and idle wor
   await sleep(1500); // the worker is idle and blocked on the new owner
   t.is(await q.addJob(new Job('after', { kept: true })), 'queued');
   await until(() => done, (d) => d.includes('after'), 'a job added after the move to run');
-  t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0 });
+  t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
 });

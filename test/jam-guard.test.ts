@@ -40,7 +40,7 @@ forEachBackend((test, ctx) => {
     t.deepEqual(requeued.map((j) => [j.id, j.payload]), [['j', { load: 'gravel' }]]);
     t.true(requeued[0] instanceof Job);
     t.true(jammed.calledOnceWith(requeued));
-    t.deepEqual(await guard.stats(), { queued: 1, scheduled: 0, committed: 1, processing: 0, failed: 0 });
+    t.deepEqual(await guard.stats(), { queued: 1, scheduled: 0, committed: 1, processing: 0, failed: 0, paused: false });
     const [logged] = (await ctx.backend.inspect.lRange(guard.keys.errors, 0, -1)).map((e) => JSON.parse(e) as { id: string; jammed: boolean; message: string });
     t.is(logged.id, 'j');
     t.true(logged.jammed);
@@ -95,7 +95,7 @@ forEachBackend((test, ctx) => {
     g.open('s#1');
     await until(() => g.started.length, (v) => v === 2, 'g.started.length to be 2');
     t.false(completed.called, "a late result is not reported as 'completed'");
-    t.deepEqual(await guard.stats(), { queued: 0, scheduled: 0, committed: 1, processing: 1, failed: 0 });
+    t.deepEqual(await guard.stats(), { queued: 0, scheduled: 0, committed: 1, processing: 1, failed: 0, paused: false });
     g.open('s#2');
     await until(() => guard.countCommitted(), (n) => n === 0, 'guard to drain (no committed IDs)');
     t.true(completed.calledOnce);
@@ -189,7 +189,7 @@ forEachBackend((test, ctx) => {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 1, processing: 1, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 1, processing: 1, failed: 0, paused: false });
     await sleep(20);
     const requeued = await q.jamGuard(0.01);
     t.deepEqual(requeued.map((j) => [j.id, j.payload]), [['crash', { cargo: 'eggs' }]]);

@@ -173,7 +173,7 @@ forEachBackend((test, ctx) => {
     t.false(await q.removeJob('a'), 'not there any more');
     t.false(await q.removeJob('never'));
     t.deepEqual(await ctx.backend.inspect.lRange(q.keys.queued, 0, -1), ['c']);
-    t.deepEqual(await q.stats(), { queued: 1, scheduled: 0, committed: 1, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 1, scheduled: 0, committed: 1, processing: 0, failed: 0, paused: false });
     t.deepEqual((await keysOf(q)).filter((k) => k !== 'wake'), ['queued', 'committed'], 'nothing else kept');
     await assertInvariant(t, ctx.backend, q.keys);
     t.is(await q.addJob(new Job('a')), 'queued', 'a removed ID can be added again');
@@ -215,7 +215,7 @@ forEachBackend((test, ctx) => {
     await sleep(300);
     t.true(completed.notCalled, 'no completed for the cancelled run');
     t.true(failed.notCalled);
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
     // and the ID is free: a new add runs it afresh
     t.is(await q.addJob(new Job('r')), 'queued');
     await until(() => completed.calledOnce, Boolean, { what: 'the re-added job to complete', timeout: BOUND });
@@ -234,7 +234,7 @@ forEachBackend((test, ctx) => {
     h.release('x');
     await sleep(300);
     t.is(h.started.length, 1, 'it does not run again');
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
     t.is(await ctx.backend.inspect.exists(q.keys.rerun), 0);
   });
 
@@ -330,7 +330,7 @@ forEachBackend((test, ctx) => {
     await ctx.backend.inspect.hSet(q.keys.failinfo, Object.fromEntries(ids.map((id) => [id, '{"message":"x","time":1}'])));
     await ctx.backend.inspect.hSet(q.keys.attempts, Object.fromEntries(ids.map((id) => [id, '1'])));
     t.is(await q.retryFailed(), 2500);
-    t.deepEqual(await q.stats(), { queued: 2500, scheduled: 0, committed: 2500, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 2500, scheduled: 0, committed: 2500, processing: 0, failed: 0, paused: false });
     t.deepEqual(await keysOf(q), ['queued', 'committed', 'wake']);
     t.is(await q.retryFailed(), 0);
     await assertInvariant(t, ctx.backend, q.keys);
@@ -359,7 +359,7 @@ forEachBackend((test, ctx) => {
     await q.stopProcessing();
     t.is(await q.addJob(new Job('y', { again: true })), 'queued');
     t.is(await q.retryFailed('y'), 0);
-    t.deepEqual(await q.stats(), { queued: 1, scheduled: 0, committed: 1, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 1, scheduled: 0, committed: 1, processing: 0, failed: 0, paused: false });
     t.deepEqual((await q.getJob('y'))?.payload, { again: true });
   });
 
@@ -378,14 +378,14 @@ forEachBackend((test, ctx) => {
     await q.addJobs(Array.from({ length: 1200 }, (_, i) => new Job(`s${i}`, undefined, { delay: 60_000 + i })));
     await ctx.backend.inspect.hSet(q.keys.stalls, 'q1', '1');
     t.is(await q.drain(), 3700);
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 1, processing: 1, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 1, processing: 1, failed: 0, paused: false });
     t.deepEqual(Object.keys(await ctx.backend.inspect.hGetAll(q.keys.payload)), ['run'], 'only the running job keeps its payload');
     t.deepEqual(Object.keys(await ctx.backend.inspect.hGetAll(q.keys.options)), ['run']);
     t.is(await ctx.backend.inspect.exists(q.keys.stalls), 0);
     t.is(await q.drain(), 0);
     h.release('run');
     await until(() => completed.calledOnce, Boolean, { what: 'the running job to complete', timeout: BOUND });
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
     await assertInvariant(t, ctx.backend, q.keys);
   });
 
@@ -423,7 +423,7 @@ forEachBackend((test, ctx) => {
     h.release('run');
     await sleep(300);
     t.true(completed.notCalled, 'its late result changes nothing');
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
   });
 
   // ---- getWorkers

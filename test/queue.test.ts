@@ -17,7 +17,7 @@ forEachBackend((test, ctx) => {
     t.is(await q.addJob(new Job(1)), 'queued');
     t.is(await q.addJob(new Job(1)), 'committed');
     t.is(await q.addJob(new Job('1')), 'committed');
-    t.deepEqual(await q.stats(), { queued: 1, scheduled: 0, committed: 1, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 1, scheduled: 0, committed: 1, processing: 0, failed: 0, paused: false });
     t.deepEqual(await ctx.backend.inspect.lRange(q.keys.queued, 0, -1), ['1']);
   });
 
@@ -57,7 +57,7 @@ forEachBackend((test, ctx) => {
     circular.self = circular;
     await t.throwsAsync(q.addJobs([new Job(1), new Job(2, circular)]), { instanceOf: InvalidPayloadError });
     await t.throwsAsync(q.addJobs([new Job(1), { id: '2' } as never]), { instanceOf: InvalidArgumentError, message: /jobs\[1\].*got an object/ });
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
   });
 
   test('a payload that cannot be serialised rejects addJob and writes nothing', async (t) => {
@@ -150,7 +150,7 @@ forEachBackend((test, ctx) => {
     await until(() => failed.callCount, (n) => n === 1, 'failed to be called once');
     t.is(failed.firstCall.args[0].id, 'f');
     t.is(failed.firstCall.args[1].message, 'no fuel for f');
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 1 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 1, paused: false });
     const [record] = await q.getFailed();
     t.is(record.id, 'f');
     t.is(record.count, 1);
@@ -293,7 +293,7 @@ forEachBackend((test, ctx) => {
     t.true(took < 100 + BUSY_MARGIN_MS, `close({ timeout: 100 }) took ${took} ms (a running handler holds it for 20 s)`);
     t.true(aborted, 'the handler is told to stop');
     const other = ctx.queue({ name });
-    t.deepEqual(await other.stats(), { queued: 2, scheduled: 0, committed: 2, processing: 0, failed: 0 }, 'handed back, not counted as a failure');
+    t.deepEqual(await other.stats(), { queued: 2, scheduled: 0, committed: 2, processing: 0, failed: 0, paused: false }, 'handed back, not counted as a failure');
     t.deepEqual(await ctx.backend.inspect.lRange(other.keys.queued, 0, -1), ['2', '3'], 'at the head of the queue');
     t.is(await ctx.backend.inspect.zCard(other.keys.leases), 0);
   });

@@ -76,7 +76,7 @@ forEachBackend((test, ctx) => {
     await until(() => failures.length, (v) => v === 1, 'failures.length to be 1');
     t.true(failures[0] instanceof JobTimeoutError);
     t.true(aborted instanceof JobTimeoutError);
-    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 1 });
+    t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 1, paused: false });
     // the ID may be queued again while the old handler still runs; the late finish must not touch it
     t.is(await q.addJob(new Job('slow')), 'queued');
     await until(() => finished, Boolean, 'finished');
