@@ -288,11 +288,12 @@ export class Connection extends EventEmitter {
 
   /**
    * Block until the list `key` has an element (popping it) or `seconds` pass, on
-   * a pooled connection of its own. Resolves true when an element came. An abort
+   * a pooled connection of its own. Resolves the element (a wake-up marker), or
+   * null when none came. An abort
    * drops the connection, so the wait ends at once.
    */
-  async waitPop(key: string, seconds: number, signal: AbortSignal, due?: { ms: number; onLateMarker(): void }): Promise<boolean> {
-    if (signal.aborted) return false;
+  async waitPop(key: string, seconds: number, signal: AbortSignal, due?: { ms: number; onLateMarker(marker: string): void }): Promise<string | null> {
+    if (signal.aborted) return null;
     const acquiring = this.pool.acquire();
     let onStop = () => undefined as void;
     const stopped = new Promise<null>((resolve) => {
@@ -310,7 +311,7 @@ export class Connection extends EventEmitter {
     if (c === null) {
       // Stopped while the pool was still connecting: hand the connection back when it comes.
       acquiring.then((late) => this.pool.release(late)).catch(() => undefined);
-      return false;
+      return null;
     }
     const conn = c;
     let dropped = false;
@@ -324,7 +325,7 @@ export class Connection extends EventEmitter {
       signal.removeEventListener('abort', drop);
       if (!dropped) void this.pool.release(conn).catch(() => undefined);
     };
-    const popping = this.watchdog.bound(conn.blPop(key, seconds), seconds * 1000 + this.commandTimeout, 'waiting for jobs');
+    const popping = this.watchdog.bound(conn.blPop(key, seconds) as Promise<{ element: string } | null>, seconds * 1000 + this.commandTimeout, 'waiting for jobs');
     let timer: NodeJS.Timeout | undefined;
     try {
       // Redis ends short blocking waits coarsely (every 100 ms at its default
@@ -332,13 +333,13 @@ export class Connection extends EventEmitter {
       const first = due ? await Promise.race([popping, new Promise<'due'>((r) => (timer = setTimeout(() => r('due'), due.ms)))]) : await popping;
       if (first === 'due') {
         // The wait ends by itself a moment later; a marker it takes is passed on.
-        popping.then((reply) => reply !== null && due!.onLateMarker(), drop).finally(settled);
-        return false;
+        popping.then((reply) => reply !== null && due!.onLateMarker(reply.element), drop).finally(settled);
+        return null;
       }
       settled();
-      return first !== null;
+      return first === null ? null : first.element;
     } catch (err) {
-      if (signal.aborted) return false;
+      if (signal.aborted) return null;
       drop();
       settled();
       throw wrapError(err, 'waiting for jobs');

@@ -27,6 +27,7 @@ import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
 import { backoff, describeValue, sleep, describe } from './util.js';
 import { log } from './log.js';
+import { RepeatScheduler } from './repeat.js';
 
 export type AsyncHandler<P = unknown> = (job: ActiveJob<P>) => unknown;
 export type CallbackHandler<P = unknown> = (job: ActiveJob<P>, done: (err?: unknown) => void) => void;
@@ -96,6 +97,8 @@ export class Worker {
   private readonly about: { id: string; host: string; pid: number; concurrency: number };
   /** The registry info last sent; renewals send it again only when it changed. */
   private sentInfo = '';
+  /** Fires the occurrences of the queue's repeatable jobs (src/repeat.ts). */
+  readonly repeats: RepeatScheduler;
   private readonly loop: Promise<void>;
 
   constructor(
@@ -104,6 +107,7 @@ export class Worker {
   ) {
     const { stallTimeout, concurrency } = host.options;
     this.about = { id: this.id, host: hostname(), pid: process.pid, concurrency };
+    this.repeats = new RepeatScheduler(host);
     // Renew well within the lease, so one slow or failed renewal does not lose it.
     this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(stallTimeout / 3)));
     this.renewTimer.unref();
@@ -133,6 +137,7 @@ export class Worker {
       if (gaveUp) await this.abandon();
     }
     clearInterval(this.renewTimer);
+    this.repeats.stop();
   }
 
   /** Hand back the runs whose handlers are still going; later results of this worker are dropped. */
@@ -203,9 +208,13 @@ export class Worker {
         if (untilDue < options.blockingTimeout * 1000) {
           // Block a little past the due time and wake by our own timer at it.
           const seconds = Math.min(options.blockingTimeout, untilDue / 1000 + 0.25);
-          rearm = await connection.waitPop(keys.wake, seconds, this.stopper.signal, { ms: untilDue, onLateMarker: () => this.passOnWakeUp() });
+          const late = (marker: string) => {
+            this.onMarker(marker);
+            void this.passOnWakeUp();
+          };
+          rearm = this.onMarker(await connection.waitPop(keys.wake, seconds, this.stopper.signal, { ms: untilDue, onLateMarker: late }));
         } else {
-          rearm = await connection.waitPop(keys.wake, options.blockingTimeout, this.stopper.signal);
+          rearm = this.onMarker(await connection.waitPop(keys.wake, options.blockingTimeout, this.stopper.signal));
         }
         failures = 0;
         // No marker and nothing due: the queue is still empty. Block again,
@@ -221,6 +230,16 @@ export class Worker {
     }
     // Woken while stopping: pass the marker on so other idle workers see the jobs.
     if (rearm) await this.passOnWakeUp();
+  }
+
+  /**
+   * Whether a wake-up marker came. Repeat-set's marker 'r' (a repeat got an
+   * earlier occurrence) also has the repeat scheduler look; it is a wake-up
+   * for jobs too, as it may stand in for one.
+   */
+  private onMarker(marker: string | null): boolean {
+    if (marker === 'r') void this.repeats.check();
+    return marker !== null;
   }
 
   /** A wake-up marker this worker took but will not act on goes back, if jobs wait. */
@@ -494,6 +513,7 @@ export class Worker {
         for (const run of chunk) args.push(run.job.id, run.token);
         const reply = (await this.host.run('renew', args, 'renewing leases')) as ScriptReply[];
         if (sent) this.sentInfo = sent;
+        this.repeats.dueIn(reply[4]);
         if (Number(reply[3]) === 1) {
           // The registry lost this worker (it was away for two leases): tell it again now.
           this.sentInfo = '';
