@@ -2,6 +2,8 @@
  * Repeatable jobs: schedules that add a job ID at each occurrence, fired by
  * the workers of the queue, on every backend.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { InvalidArgumentError, InvalidJobIdError, InvalidOptionError, InvalidPayloadError, type Queue, type RepeatSchedule } from '../src/index.js';
 import { forEachBackend, sleep, until } from './helpers/backends.js';
 
@@ -196,6 +198,14 @@ forEachBackend((test, ctx) => {
     await until(() => runs.starts.length, (n) => n >= 4, 'four runs');
     t.is(runs.most(), 1);
     for (let i = 1; i < runs.starts.length; i++) t.true(runs.starts[i] - runs.starts[i - 1] >= 290, 'each run starts after the last one ended');
+  });
+
+  test('cron-parser is loaded only when a cron schedule is used', async (t) => {
+    const { redis } = ctx.backend;
+    const fixture = new URL('./fixtures/repeat-lazy.ts', import.meta.url).pathname;
+    const args = ['--import', 'tsx', fixture, typeof redis === 'string' ? redis : JSON.stringify(redis), ctx.name()];
+    const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: 30_000 });
+    t.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!), { atStart: false, afterEvery: false, afterCron: true });
   });
 
   test('bad schedules, IDs, payloads and options are refused with typed errors and write nothing', async (t) => {
