@@ -334,6 +334,7 @@ export class RepeatScheduler {
         this.dueIn(reply[1]);
       } while (this.again && !this.stopped);
     } catch (err) {
+      if (this.stopped) return;
       this.host.onError(err, 'firing repeatable jobs');
       this.dueIn(backoff(this.failures++));
     } finally {

@@ -122,6 +122,7 @@ export class Worker {
    */
   async stop(timeout?: number): Promise<void> {
     this.running = false;
+    this.repeats.stop();
     this.stopper.abort();
     this.slotWaiter?.(false);
     const drained = this.loop.then(() => this.whenIdle());
@@ -137,7 +138,6 @@ export class Worker {
       if (gaveUp) await this.abandon();
     }
     clearInterval(this.renewTimer);
-    this.repeats.stop();
   }
 
   /** Hand back the runs whose handlers are still going; later results of this worker are dropped. */

@@ -132,6 +132,14 @@ forEachBackend((test, ctx) => {
     t.deepEqual(await q.listRepeats(), []);
   });
 
+  test('obliterate removes the schedules too', async (t) => {
+    const q = ctx.queue();
+    await q.repeat('gone', { every: 1000 });
+    await q.obliterate();
+    t.deepEqual(await q.listRepeats(), []);
+    t.is(await ctx.backend.inspect.exists(q.keys.repeatspec), 0);
+  });
+
   test('limit ends the schedule after that many occurrences, endAt at that time', async (t) => {
     const q = ctx.queue({ concurrency: 2 });
     const limited = recorder();
