@@ -288,10 +288,11 @@ export class Connection extends EventEmitter {
 
   /**
    * Block until the list `key` has an element (popping it) or `seconds` pass, on
-   * a pooled connection of its own. Resolves the element, or null when none came. An abort
+   * a pooled connection of its own. Resolves the element (a wake-up marker), or
+   * null when none came. An abort
    * drops the connection, so the wait ends at once.
    */
-  async waitPop(key: string, seconds: number, signal: AbortSignal, due?: { ms: number; onLateMarker(): void; early?: Promise<void> }): Promise<string | null> {
+  async waitPop(key: string, seconds: number, signal: AbortSignal, due?: { ms: number; onLateMarker(marker: string): void; early?: Promise<void> }): Promise<string | null> {
     if (signal.aborted) return null;
     const acquiring = this.pool.acquire();
     let onStop = () => undefined as void;
@@ -324,7 +325,7 @@ export class Connection extends EventEmitter {
       signal.removeEventListener('abort', drop);
       if (!dropped) void this.pool.release(conn).catch(() => undefined);
     };
-    const popping = this.watchdog.bound(conn.blPop(key, seconds), seconds * 1000 + this.commandTimeout, 'waiting for jobs');
+    const popping = this.watchdog.bound(conn.blPop(key, seconds) as Promise<{ element: string } | null>, seconds * 1000 + this.commandTimeout, 'waiting for jobs');
     let timer: NodeJS.Timeout | undefined;
     try {
       // Redis ends short blocking waits coarsely (every 100 ms at its default
@@ -341,11 +342,11 @@ export class Connection extends EventEmitter {
         : await popping;
       if (first === 'due') {
         // The wait ends by itself a moment later; a marker it takes is passed on.
-        popping.then((reply) => reply !== null && due!.onLateMarker(), drop).finally(settled);
+        popping.then((reply) => reply !== null && due!.onLateMarker(reply.element), drop).finally(settled);
         return null;
       }
       settled();
-      return first ? String((first as { element: unknown }).element) : null;
+      return first === null ? null : first.element;
     } catch (err) {
       if (signal.aborted) return null;
       drop();

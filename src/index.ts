@@ -10,6 +10,7 @@ export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents, Qu
 export type { QueueOptions, ResolvedOptions, RedisConfig, DuplicatePolicy, WaitingPolicy, RateLimit, EncryptionOptions, ResolvedEncryption } from './options.js';
 export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
 export type { JobInfo, JobState, WorkerInfo } from './manage.js';
+export type { RepeatArgs, RepeatBounds, RepeatInfo, RepeatJobOptions, RepeatSchedule } from './repeat.js';
 export type { QueueKeys } from './keys.js';
 export { queueKeys } from './keys.js';
 export * from './errors.js';

@@ -165,6 +165,18 @@ export function checkJobOptions(options: unknown): { stored?: StoredJobOptions; 
   return { stored: Object.keys(stored).length ? stored : undefined, delay, policy: Object.keys(policy).length ? policy : undefined };
 }
 
+/**
+ * A job's own options over the queue's `defaultJobOptions`, key by key (its
+ * delay or runAt replaces both defaults), checked as checkJobOptions does.
+ */
+export function withDefaults(own: JobOptions | undefined, defaults: JobOptions | undefined): ReturnType<typeof checkJobOptions> {
+  if (!defaults) return checkJobOptions(own);
+  const o = own ?? {};
+  const base: JobOptions = 'delay' in o || 'runAt' in o ? { ...defaults, delay: undefined, runAt: undefined } : defaults;
+  const merged = Object.fromEntries(Object.entries({ ...base, ...o }).filter(([, v]) => v !== undefined));
+  return checkJobOptions(merged);
+}
+
 /** The delay before retry number `attempt` (the attempt that failed, 1-based). */
 export function backoffDelay(backoff: Backoff | undefined, attempt: number): number {
   if (backoff === undefined) return 0;

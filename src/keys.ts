@@ -32,7 +32,7 @@ export interface QueueKeys {
   readonly failinfo: string;
   /** list: recent errors (JSON), newest first, bounded and with a TTL */
   readonly errors: string;
-  /** list: wake-up marker that idle workers block on */
+  /** list: wake-up marker that idle workers block on ('r': a repeatable job got an earlier occurrence, see repeat-set.lua) */
   readonly wake: string;
   /** string: the jam guard's sweep lock */
   readonly lock: string;

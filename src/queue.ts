@@ -8,7 +8,7 @@ import { ActiveJob, Job, encodePayload } from './job.js';
 import { Connection, wrapError } from './connection.js';
 import { AlreadyProcessingError, ForeignDataError, InvalidArgumentError, InvalidOptionError, QueueClosedError } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
-import { checkJobOptions } from './job-options.js';
+import { withDefaults } from './job-options.js';
 import { callOptions, checkCallNumber, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { MAX_TIMER_MS, describe } from './util.js';
 import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
@@ -19,8 +19,10 @@ import { log } from './log.js';
 import { JobManager, type FailedJob, type JobInfo, type JobState, type WorkerInfo } from './manage.js';
 import { FlowControl } from './control.js';
 import type { RateLimit } from './options.js';
+import { RepeatManager, type RepeatArgs, type RepeatInfo, type RepeatSchedule } from './repeat.js';
 
 export type { FailedJob, JobErrorRecord, JobInfo, JobState, WorkerInfo } from './manage.js';
+export type { RepeatArgs, RepeatBounds, RepeatInfo, RepeatJobOptions, RepeatSchedule } from './repeat.js';
 
 /** What happened to an added job: queued now, scheduled now, already waiting (queued or scheduled), or running right now. */
 export type AddOutcome = 'queued' | 'scheduled' | 'committed' | 'processing';
@@ -106,6 +108,7 @@ export class Queue<P = unknown> extends EventEmitter {
   private readonly onConnectionError = (err: Error) => this.onError(err, 'redis connection');
   private readonly manager = new JobManager<P>(this, (call) => this.#assertOpen(call));
   private readonly control = new FlowControl(this, (call) => this.#assertOpen(call));
+  private readonly repeats = new RepeatManager<P>(this, (call) => this.#assertOpen(call), (ms) => this.worker?.repeats.dueIn(ms));
 
   constructor(name: string, opts: QueueOptions = {}) {
     super();
@@ -165,14 +168,8 @@ export class Queue<P = unknown> extends EventEmitter {
     if (!(job instanceof Job)) {
       throw new InvalidArgumentError(`${call} takes a Job, as in q.addJob(new Job(id, payload)); got ${describe(job)}`);
     }
-    let { stored, delay } = job.prepared;
     const defaults = this.options.defaultJobOptions;
-    if (defaults) {
-      // The job's own options win, key by key; its delay or runAt replaces both defaults.
-      const own = job.options ?? {};
-      const base = 'delay' in own || 'runAt' in own ? { ...defaults, delay: undefined, runAt: undefined } : defaults;
-      ({ stored, delay } = checkJobOptions(stripUndefined({ ...base, ...own })));
-    }
+    const { stored, delay } = defaults ? withDefaults(job.options, defaults) : job.prepared;
     return {
       id: job.id,
       payload: encodePayload(job.payload, this.options.maxPayloadBytes, this.options.encryption),
@@ -463,6 +460,36 @@ export class Queue<P = unknown> extends EventEmitter {
     return this.manager.getWorkers();
   }
 
+  // ---- repeatable jobs (src/repeat.ts)
+
+  /**
+   * Add the job `id` at every occurrence of `schedule` (`{ every: ms }` or
+   * `{ cron: '0 3 * * *', tz?: 'Europe/Berlin' }`, with optional `startAt`,
+   * `endAt` and `limit`), with this payload and these job options, as an add
+   * would: an occurrence whose ID is still waiting or processing follows the
+   * duplicate policies (by default it does nothing), so runs never overlap nor
+   * pile up. The occurrences are fired by the workers of the queue (in any
+   * process that called `process()`), once per occurrence; after a time with
+   * no worker, one catch-up occurrence runs, then the schedule goes on from
+   * now. Idempotent: the same call again (from any number of processes at
+   * once) keeps the schedule as it is; another schedule, payload or options
+   * replace it in one step. Resolves the next occurrence, or null when the
+   * schedule has none (endAt passed; any old schedule of the ID is removed).
+   */
+  repeat(id: string | number, schedule: RepeatSchedule, ...rest: RepeatArgs<P>): Promise<Date | null> {
+    return this.repeats.repeat(id, schedule, ...rest);
+  }
+
+  /** Stop repeating the job `id` (a job it added already stays). Resolves whether it was repeating. */
+  removeRepeat(id: string | number): Promise<boolean> {
+    return this.repeats.removeRepeat(id);
+  }
+
+  /** The repeatable jobs of the queue, next occurrence first. */
+  listRepeats(): Promise<RepeatInfo<P>[]> {
+    return this.repeats.listRepeats();
+  }
+
   /**
    * Send the adds already made, stop processing, let running jobs finish (after
    * `timeout` ms the runs still going go back to the head of the queue, their
@@ -582,8 +609,4 @@ function checkTimeout(call: string, options: { timeout?: number }): number | und
  */
 export function createQueue<P = unknown>(name: string, opts?: QueueOptions): Queue<P> {
   return new Queue<P>(name, opts);
-}
-
-function stripUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

@@ -46,7 +46,8 @@ function build(name: string) {
 }
 
 const NAMES = ['add', 'claim', 'complete', 'fail', 'renew', 'release', 'promote', 'progress', 'sweep', 'unlock', 'removeFailed', 'failed', 'stats',
-  'getJob', 'listJobs', 'removeJob', 'retryFailed', 'drain', 'obliterate', 'workers', 'pause', 'resume', 'setControl'] as const;
+  'getJob', 'listJobs', 'removeJob', 'retryFailed', 'drain', 'obliterate', 'workers', 'pause', 'resume', 'setControl',
+  'repeatSet', 'repeatRemove', 'repeatFire', 'repeats'] as const;
 export type ScriptName = (typeof NAMES)[number];
 
 const built = Object.fromEntries(

@@ -28,6 +28,7 @@ import type { ResolvedOptions } from './options.js';
 import { MAX_TIMER_MS, backoff, describeValue, sleep, describe } from './util.js';
 import { sealRecord, type ResolvedEncryption } from './crypto.js';
 import { log } from './log.js';
+import { RepeatScheduler } from './repeat.js';
 
 export type AsyncHandler<P = unknown> = (job: ActiveJob<P>) => unknown;
 export type CallbackHandler<P = unknown> = (job: ActiveJob<P>, done: (err?: unknown) => void) => void;
@@ -105,6 +106,8 @@ export class Worker {
   private readonly about: { id: string; host: string; pid: number; concurrency: number };
   /** The registry info last sent; renewals send it again only when it changed. */
   private sentInfo = '';
+  /** Fires the occurrences of the queue's repeatable jobs (src/repeat.ts). */
+  readonly repeats: RepeatScheduler;
   private readonly loop: Promise<void>;
 
   constructor(
@@ -113,6 +116,7 @@ export class Worker {
   ) {
     const { stallTimeout, concurrency } = host.options;
     this.about = { id: this.id, host: hostname(), pid: process.pid, concurrency };
+    this.repeats = new RepeatScheduler(host);
     // Renew well within the lease, so one slow or failed renewal does not lose it.
     this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(stallTimeout / 3)));
     this.renewTimer.unref();
@@ -127,6 +131,7 @@ export class Worker {
    */
   async stop(timeout?: number): Promise<void> {
     this.running = false;
+    this.repeats.stop();
     this.stopper.abort();
     this.slotWaiter?.(false);
     const drained = this.loop.then(() => this.whenIdle());
@@ -226,11 +231,12 @@ export class Worker {
         // time, a rate limit window that opens).
         const seconds = Math.min(options.blockingTimeout, untilDue / 1000 + 0.25);
         const early = new Promise<void>((resolve) => (this.nudge = resolve));
-        const marker = await connection.waitPop(keys.wake, seconds, this.stopper.signal, { ms: untilDue, onLateMarker: () => this.passOnWakeUp(), early });
+        const late = (m: string) => {
+          if (this.onMarker(m)) void this.passOnWakeUp();
+        };
+        const marker = await connection.waitPop(keys.wake, seconds, this.stopper.signal, { ms: untilDue, onLateMarker: late, early });
         this.nudge = undefined;
-        // pause() leaves a 'p' for each idle worker: it waits for resume() without claiming
-        if (marker === PAUSE_MARKER) this.paused = true;
-        rearm = marker !== null && marker !== PAUSE_MARKER;
+        rearm = this.onMarker(marker);
         failures = 0;
         // No marker and nothing due: the queue is still empty. Block again,
         // claiming only every third time (a safety net for a lost marker), so
@@ -261,6 +267,18 @@ export class Worker {
     }
     const paused = await this.host.command(['HGET', keys.control, 'paused'], 'checking whether the queue is paused');
     this.paused = String(paused) === '1';
+  }
+
+  /**
+   * Whether a wake-up marker came. Repeat-set's marker 'r' (a repeat got an
+   * earlier occurrence) also has the repeat scheduler look; it is a wake-up
+   * for jobs too, as it may stand in for one. Pause's 'p' is not.
+   */
+  private onMarker(marker: string | null): boolean {
+    if (marker === 'r') void this.repeats.check();
+    // pause() leaves a 'p' for each idle worker: it waits for resume() without claiming
+    if (marker === PAUSE_MARKER) this.paused = true;
+    return marker !== null && marker !== PAUSE_MARKER;
   }
 
   /** A wake-up marker this worker took but will not act on goes back, if jobs wait. */
@@ -566,6 +584,7 @@ export class Worker {
         for (const run of chunk) args.push(run.job.id, run.token);
         const reply = (await this.host.run('renew', args, 'renewing leases')) as ScriptReply[];
         if (sent) this.sentInfo = sent;
+        this.repeats.dueIn(reply[4]);
         if (Number(reply[3]) === 1) {
           // The registry lost this worker (it was away for two leases): tell it again now.
           this.sentInfo = '';

@@ -4,6 +4,7 @@
  * convoy-queue did not write.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import {
   ActiveJob,
@@ -472,6 +473,8 @@ forEachBackend((test, ctx) => {
  */
 forEachBackend((test, ctx) => {
   const TOKEN = '1000000';
+  /** The repeat of the failed ID 'e', due at 5 ms. */
+  const REPEAT_SPEC = '0 {"every":1000,"mode":"ignore"}';
   /** A queue in every state at once: queued, processing (leases lapsed), a rerun, a failure record, the sweep lock held. */
   async function seed(q: Queue<unknown>, emptyQueue: boolean): Promise<void> {
     const { inspect } = ctx.backend;
@@ -492,6 +495,8 @@ forEachBackend((test, ctx) => {
     await inspect.hSet(k.failinfo, 'e', '{"message":"old","time":1}');
     await inspect.rPush(k.errors, '{"message":"old"}');
     await inspect.set(k.lock, 'L');
+    await inspect.zAdd(k.repeats, { score: 5, value: 'e' });
+    await inspect.hSet(k.repeatspec, 'e', REPEAT_SPEC);
   }
 
   /** Each key's type and contents, in a canonical order (a hash table's own order may change on a read). */
@@ -535,6 +540,9 @@ forEachBackend((test, ctx) => {
     ['retryFailed', ['1000'], 'all'],
     ['drain', ['1000']],
     ['obliterate', ['1']],
+    ['repeatSet', ['new', '{"every":1000,"mode":"ignore"}', '1']],
+    ['repeatRemove', ['e']],
+    ['repeatFire', ['e', '5', createHash('sha1').update(REPEAT_SPEC).digest('hex'), '6000', 'rerun', '{"p":1}', '{"attempts":2}']],
   ];
 
   for (const [script, args, label] of calls) {

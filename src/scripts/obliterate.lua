@@ -1,6 +1,6 @@
 -- obliterate: delete every key of the queue, unless jobs are processing and
 -- the caller did not force it.
--- KEYS: queued scheduled committed processing leases payload options attempts stalls progress rerun failed failinfo errors wake lock workers workerinfo
+-- KEYS: queued scheduled committed processing leases payload options attempts stalls progress rerun failed failinfo errors wake lock workers workerinfo repeats repeatspec
 -- ARGV: force ('1' | '0')
 -- INCLUDE: present
 -- Returns the number of jobs processing when it refused (nothing deleted), or
@@ -16,6 +16,8 @@ local KINDS_ALL = {
   rerun = 'set', failed = 'zset', failinfo = 'hash', errors = 'list', wake = 'list', lock = 'string',
   workers = 'zset', workerinfo = 'hash',
 }
+-- the schedules of repeatable jobs go too
+KINDS_ALL.repeats, KINDS_ALL.repeatspec = 'zset', 'hash'
 local names = {}
 for name in pairs(KINDS_ALL) do names[#names + 1] = name end
 table.sort(names)

@@ -4,13 +4,14 @@
 -- goes back to the tail of the queue, or fails for good once its stalls pass
 -- its stallLimit (default 1). It also keeps this worker in the registry of
 -- live workers (getWorkers) and forgets those not seen for two leases.
--- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo prioritized sequence groups gactive glimited control
+-- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo prioritized sequence groups gactive glimited control repeats
 -- ARGV: lease (ms), recovery limit, error log size, error log TTL (s), worker
 --       id, worker info JSON ('' when unchanged since its last renewal), then
 --       pairs: id, token (this worker's runs)
 -- INCLUDE: present enqueue record-failure
 -- Returns {flags, {requeued id, ...}, {failed id, ...}, 1 when the registry
--- wants this worker's info}: flags has '1' for each
+-- wants this worker's info, ms until the earliest occurrence of a repeatable
+-- job or false}: flags has '1' for each
 -- pair that is still the current claim (its lease is renewed) and '0' for a run
 -- that is no longer this worker's (stop it: its result will change nothing).
 -- Keeps: a stalled ID moves from processing (and leases) to queued, or leaves
@@ -84,7 +85,15 @@ local askInfo = redis.call('ZADD', K.workers, now, worker) == 1 and info == ''
 if info ~= '' then redis.call('HSET', K.workerinfo, worker, info) end
 if #renewing > 0 then redis.call('ZADD', K.leases, unpack(renewing)) end
 if #orphan > 0 then redis.call('ZREM', K.leases, unpack(orphan)) end
-local out = { table.concat(flags), back, dead, askInfo and 1 or 0 }
+-- Repeatable jobs (only a queue that has some reads more): when the earliest
+-- is due, for this worker's scheduler. Data of another type is left to the
+-- repeat scripts to report: it must not stop lease renewal.
+local repeatDue = false
+if redis.call('TYPE', K.repeats)['ok'] == 'zset' then
+  local first = redis.call('ZRANGE', K.repeats, 0, 0, 'WITHSCORES')
+  if first[2] then repeatDue = tonumber(first[2]) - now end
+end
+local out = { table.concat(flags), back, dead, askInfo and 1 or 0, repeatDue }
 if #stalled == 0 then return out end
 -- The requeue itself is the rerun that was asked for.
 if o.rerun then redis.call('SREM', K.rerun, unpack(stalled)) end

@@ -19,6 +19,8 @@ import Convoy, {
   type QueueOptions,
   type EncryptionOptions,
   type RateLimit,
+  type RepeatInfo,
+  type RepeatSchedule,
 } from 'convoy-queue';
 
 // ---- The exports: exactly these names.
@@ -85,6 +87,9 @@ expectTypeOf<OwnMembers<Queue>>().toEqualTypeOf<
   | 'getGroupConcurrency'
   | 'setGroupRateLimit'
   | 'getGroupRateLimit'
+  | 'repeat'
+  | 'removeRepeat'
+  | 'listRepeats'
   | 'close'
 >();
 type Internals =
@@ -98,6 +103,7 @@ type Internals =
   | 'onProgress'
   | 'onStalled'
   | 'worker'
+  | 'repeats'
   | 'closing';
 expectTypeOf<Extract<keyof Queue, Internals>>().toBeNever();
 expectTypeOf<keyof ActiveJob>().toEqualTypeOf<'id' | 'payload' | 'options' | 'startedAt' | 'attempt' | 'signal' | 'updateProgress'>();
@@ -199,6 +205,24 @@ expectTypeOf(new api.RateLimitError(500).ms).toBeNumber();
 void loose.setRateLimit({ max: 5 });
 // @ts-expect-error a group is a string
 void new Job(1, undefined, { group: 7 });
+// ---- Repeatable jobs: a schedule of every or cron (not both), payloads typed as for addJob.
+void typed.repeat('nightly', { cron: '0 3 * * *', tz: 'Europe/Berlin' }, { when: new Date(), n: 1 }, { attempts: 3 });
+void loose.repeat(1, { every: 200, startAt: new Date(), endAt: Date.now() + 1000, limit: 5 });
+expectTypeOf(loose.repeat('x', { every: 1 })).resolves.toEqualTypeOf<Date | null>();
+expectTypeOf(loose.removeRepeat('x')).resolves.toBeBoolean();
+expectTypeOf(typed.listRepeats()).resolves.toEqualTypeOf<RepeatInfo<{ when: Date; n: number }>[]>();
+expectTypeOf<RepeatInfo<{ when: Date }>['payload']>().toEqualTypeOf<{ when: string } | undefined>();
+expectTypeOf<RepeatInfo['next']>().toEqualTypeOf<Date>();
+expectTypeOf<RepeatInfo['count']>().toBeNumber();
+expectTypeOf<RepeatInfo['schedule']>().toEqualTypeOf<RepeatSchedule>();
+// @ts-expect-error a repeat of a queue with a payload type must carry a payload
+void typed.repeat('x', { every: 100 });
+// @ts-expect-error every and cron together
+void loose.repeat('x', { every: 100, cron: '* * * * *' });
+// @ts-expect-error a time zone is for cron schedules
+void loose.repeat('x', { every: 100, tz: 'UTC' });
+// @ts-expect-error the schedule says when: no delay
+void loose.repeat('x', { every: 100 }, undefined, { delay: 5 });
 
 // ---- Events: names and listener arguments.
 expectTypeOf<keyof QueueEvents>().toEqualTypeOf<
