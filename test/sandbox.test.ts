@@ -15,7 +15,7 @@ import {
   UnrecoverableError,
   type Queue,
 } from '../src/index.js';
-import { sandboxCounts } from '../src/sandbox/pool.js';
+import { ABORT_GRACE_MS, sandboxCounts } from '../src/sandbox/pool.js';
 import { forEachBackend, standalone, until, withTimeout } from './helpers/backends.js';
 import { tempDir } from './helpers/typecheck.js';
 import type { Act } from './fixtures/sandbox/handler.js';
@@ -76,7 +76,8 @@ forEachBackend((test, ctx) => {
     const call = (...args: unknown[]) => () => (q.process as (...a: unknown[]) => void)(...args);
     t.throws(call('./no/such/handler.ts', { sandbox: 'thread' }), { instanceOf: InvalidArgumentError, message: /no\/such\/handler\.ts does not exist/ });
     t.throws(call(new URL('https://example.invalid/h.js'), { sandbox: 'thread' }), { instanceOf: InvalidArgumentError });
-    t.throws(call(HANDLER), { instanceOf: InvalidOptionError, message: /`sandbox` must be 'thread' or 'process', got undefined/ });
+    t.throws(call(HANDLER), { instanceOf: InvalidArgumentError, message: /with \{ sandbox: 'thread' \| 'process' \}/ });
+    t.throws(call(HANDLER, {}), { instanceOf: InvalidOptionError, message: /`sandbox` must be 'thread' or 'process', got undefined/ });
     t.throws(call(HANDLER, { sandbox: 'fiber' }), { instanceOf: InvalidOptionError });
     t.throws(call(HANDLER, { sandbox: 'thread', maxJobPerSandbox: 2 }), { instanceOf: InvalidOptionError, message: /did you mean `maxJobsPerSandbox`/ });
     t.throws(call(HANDLER, { sandbox: 'thread', maxJobsPerSandbox: 0 }), { instanceOf: InvalidOptionError });
@@ -191,7 +192,7 @@ forEachBackend((test, ctx) => {
       await until(() => seen.completed.length, (n) => n === 3, 'job c, once the deaf sandbox is terminated');
       t.true(errorOf(seen, 'deaf') instanceof JobTimeoutError);
       t.not(key('c'), key('a'), 'the deaf sandbox was replaced');
-      t.true(Date.now() - started >= 300 + 2000 - 50, 'after the timeout and the grace period');
+      t.true(Date.now() - started >= 300 + ABORT_GRACE_MS - 50, 'after the timeout and the grace period');
     });
   }
 });

@@ -50,6 +50,9 @@ export function sandboxes(handler: unknown, options: unknown): Sandboxes | undef
     if (options !== undefined) throw new InvalidArgumentError(`process options (sandbox) go with a handler module's path, not a handler function; got ${describe(options)}`);
     return undefined;
   }
+  if (options === undefined) {
+    throw new InvalidArgumentError(`process takes a handler function, or a handler module's path or file URL with { sandbox: 'thread' | 'process' }; got ${describe(handler)}`);
+  }
   const file = handlerFile(handler);
   const { sandbox, maxJobsPerSandbox } = callOptions('process', options as SandboxOptions | undefined, ['sandbox', 'maxJobsPerSandbox']);
   if (sandbox !== 'thread' && sandbox !== 'process') {
