@@ -100,3 +100,12 @@ export class RateLimitError extends ConvoyError {
     super(message);
   }
 }
+
+/**
+ * A sandboxed handler (`process(file, { sandbox })`) could not run its job:
+ * its module did not load, or its sandbox died (process.exit, an uncaught
+ * exception, out of memory) or was terminated (it ignored its abort).
+ */
+export class SandboxError extends ConvoyError {
+  override name = 'SandboxError';
+}

@@ -9,6 +9,7 @@ export type { Jsonify } from './jsonify.js';
 export type { AddOutcome, QueueStats, FailedJob, JobErrorRecord, QueueEvents, QueueListener } from './queue.js';
 export type { QueueOptions, ResolvedOptions, RedisConfig, DuplicatePolicy, WaitingPolicy, RateLimit, EncryptionOptions, ResolvedEncryption } from './options.js';
 export type { Handler, AsyncHandler, CallbackHandler } from './worker.js';
+export type { SandboxOptions, SandboxJob } from './sandbox/index.js';
 export type { JobInfo, JobState, WorkerInfo } from './manage.js';
 export type { RepeatArgs, RepeatBounds, RepeatInfo, RepeatJobOptions, RepeatSchedule } from './repeat.js';
 export type { QueueKeys } from './keys.js';

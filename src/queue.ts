@@ -20,6 +20,7 @@ import { JobManager, type FailedJob, type JobInfo, type JobState, type WorkerInf
 import { FlowControl } from './control.js';
 import type { RateLimit } from './options.js';
 import { RepeatManager, type RepeatArgs, type RepeatInfo, type RepeatSchedule } from './repeat.js';
+import { sandboxes, type SandboxOptions, type Sandboxes } from './sandbox/index.js';
 
 export type { FailedJob, JobErrorRecord, JobInfo, JobState, WorkerInfo } from './manage.js';
 export type { RepeatArgs, RepeatBounds, RepeatInfo, RepeatJobOptions, RepeatSchedule } from './repeat.js';
@@ -101,6 +102,8 @@ export class Queue<P = unknown> extends EventEmitter {
   /** @internal */
   readonly connection: Connection;
   private worker?: Worker;
+  /** The sandboxes of the worker's handler, when it runs a handler module. */
+  private sandboxes?: Sandboxes;
   private adds: PendingAdd[] = [];
   private addsInFlight = new Set<Promise<void>>();
   private jamTimer?: NodeJS.Timeout;
@@ -218,22 +221,38 @@ export class Queue<P = unknown> extends EventEmitter {
    */
   process(handler: CallbackHandler<P>): void;
   process(handler: AsyncHandler<P>): void;
-  process(handler: Handler<P>): void {
+  /**
+   * Run jobs with the default export of the module `file` (an async function
+   * `(job) => result`), in a pool of `concurrency` worker threads or child
+   * processes: a CPU-bound handler does not hold up lease renewals, and one
+   * that crashes its sandbox fails only its run (with a SandboxError). `file`
+   * is a path (a relative one from process.cwd()) or a file URL. The job in the
+   * sandbox has id, payload, attempt, startedAt, options, signal and
+   * updateProgress; results cross as structured clones (JSON data does), errors
+   * as name, message, stack and code (an error named 'UnrecoverableError'
+   * fails its job for good). See README, "Sandboxed handlers".
+   */
+  process(file: string | URL, options: SandboxOptions): void;
+  process(handler: Handler<P> | string | URL, options?: SandboxOptions): void {
     this.#assertOpen('process');
-    if (typeof handler !== 'function') throw new InvalidArgumentError(`process takes a handler function, got ${describe(handler)}`);
+    if (typeof handler !== 'function' && typeof handler !== 'string' && !(handler instanceof URL)) {
+      throw new InvalidArgumentError(`process takes a handler function, got ${describe(handler)}`);
+    }
     if (this.worker) {
       throw new AlreadyProcessingError(`queue ${JSON.stringify(this.name)} is already processing; create another queue object for another handler`);
     }
-    this.worker = new Worker(this, handler as Handler);
+    this.sandboxes = sandboxes(handler, options);
+    this.worker = new Worker(this, this.sandboxes?.handler ?? (handler as Handler));
   }
 
-  /** Stop fetching jobs; resolves when the running ones are done (or `timeout` ms pass). */
+  /** Stop fetching jobs; resolves when the running ones are done (or `timeout` ms pass) and any sandboxes are gone. */
   async stopProcessing(options: { timeout?: number } = {}): Promise<void> {
     const timeout = checkTimeout('stopProcessing', options);
-    const worker = this.worker;
+    const { worker, sandboxes } = this;
     if (!worker) return;
     await worker.stop(timeout);
-    if (this.worker === worker) this.worker = undefined;
+    await sandboxes?.close();
+    if (this.worker === worker) [this.worker, this.sandboxes] = [undefined, undefined];
   }
 
   /**

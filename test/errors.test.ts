@@ -82,7 +82,7 @@ const MISUSE: Array<[string, (q: Queue) => unknown, new (m: string) => Error, st
   ['addJobs of a non-array', (q) => q.addJobs('x' as never), InvalidArgumentError, 'addJobs takes an array of Job, got "x"'],
   ['addJobs with a non-Job in it', (q) => q.addJobs([new Job(1), 2 as never]), InvalidArgumentError, 'addJobs: jobs[1] takes a Job'],
   ['addJob of an unserialisable payload', (q) => q.addJob(new Job(1, { n: 1n })), InvalidPayloadError, /bigint/],
-  ['process of a non-function', (q) => q.process('handler' as never), InvalidArgumentError, 'process takes a handler function, got "handler"'],
+  ['process of a non-function', (q) => q.process('handler' as never), InvalidArgumentError, /^process takes a handler function, or a handler module's path .*; got "handler"$/],
   ['jamGuard of a string', (q) => q.jamGuard('5' as never), InvalidArgumentError, 'got "5"'],
   ['jamGuard of a negative number', (q) => q.jamGuard(-1), InvalidArgumentError, 'got -1'],
   ['getFailed of a non-object', (q) => q.getFailed('x' as never), InvalidArgumentError, 'getFailed takes an options object, got "x"'],

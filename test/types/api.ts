@@ -21,6 +21,8 @@ import Convoy, {
   type RateLimit,
   type RepeatInfo,
   type RepeatSchedule,
+  type SandboxJob,
+  type SandboxOptions,
 } from 'convoy-queue';
 
 // ---- The exports: exactly these names.
@@ -39,7 +41,8 @@ type ErrorNames =
   | 'QueueBusyError'
   | 'ForeignDataError'
   | 'DecryptionError'
-  | 'RateLimitError';
+  | 'RateLimitError'
+  | 'SandboxError';
 expectTypeOf<keyof typeof api>().toEqualTypeOf<
   'default' | 'Job' | 'ActiveJob' | 'MAX_ID_BYTES' | 'Queue' | 'createQueue' | 'queueKeys' | ErrorNames
 >();
@@ -191,6 +194,26 @@ optional.process(async (job) => {
   expectTypeOf(job.payload).toEqualTypeOf<{ n: number } | undefined>();
 });
 expectTypeOf(new Job(1, { n: 1 }).payload).toEqualTypeOf<{ n: number }>();
+
+// Sandboxed handlers: a module's path or file URL, with { sandbox }.
+typed.process('./handlers/deliver.js', { sandbox: 'thread' });
+loose.process(new URL('file:///srv/handlers/deliver.js'), { sandbox: 'process', maxJobsPerSandbox: 100 });
+expectTypeOf<SandboxOptions['sandbox']>().toEqualTypeOf<'thread' | 'process'>();
+// What the module's default export gets: the job's data, signal and updateProgress.
+const sandboxed = async (job: SandboxJob<{ when: Date; n: number }>) => {
+  expectTypeOf(job.payload).toEqualTypeOf<{ when: string; n: number }>();
+  expectTypeOf(job.signal).toEqualTypeOf<AbortSignal>();
+  expectTypeOf(job.attempt).toBeNumber();
+  await job.updateProgress(50);
+  return job.payload.n;
+};
+void sandboxed;
+// @ts-expect-error a module path needs its sandbox
+loose.process('./handlers/deliver.js', {});
+// @ts-expect-error an unknown kind of sandbox
+loose.process('./handlers/deliver.js', { sandbox: 'fiber' });
+// @ts-expect-error sandbox options go with a module path, not a function
+loose.process(async () => 1, { sandbox: 'thread' });
 expectTypeOf(new Job('x').id).toBeString();
 
 // ---- Flow control.
@@ -273,7 +296,7 @@ createQueue('q', { concurrency: '4' });
 void loose.addJob({ id: 'x' });
 // @ts-expect-error addJobs takes an array
 void loose.addJobs(new Job(1));
-// @ts-expect-error process takes a function
+// @ts-expect-error process takes a function, or a module path with { sandbox }
 loose.process('handler');
 // @ts-expect-error the idle time is a number
 void loose.jamGuard('5');
