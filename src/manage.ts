@@ -250,9 +250,9 @@ export class JobManager<P = unknown> {
     this.assertOpen('drain');
     let removed = 0;
     for (;;) {
-      const [queued, scheduled] = ((await this.host.run('drain', [String(PAGE)], 'draining the queue')) as number[]).map(Number);
-      removed += queued + scheduled;
-      if (queued < PAGE && scheduled < PAGE) return removed;
+      const [count, more] = ((await this.host.run('drain', [String(PAGE)], 'draining the queue')) as number[]).map(Number);
+      removed += count;
+      if (!more) return removed;
     }
   }
 

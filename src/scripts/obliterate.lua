@@ -1,6 +1,6 @@
 -- obliterate: delete every key of the queue, unless jobs are processing and
 -- the caller did not force it.
--- KEYS: queued scheduled committed processing leases payload options attempts stalls progress rerun failed failinfo errors wake lock workers workerinfo repeats repeatspec
+-- KEYS: queued scheduled committed processing leases payload options attempts stalls progress rerun failed failinfo errors wake lock workers workerinfo repeats repeatspec prioritized sequence control limiter resume groups gactive glimited superseded
 -- ARGV: force ('1' | '0')
 -- INCLUDE: present
 -- Returns the number of jobs processing when it refused (nothing deleted), or
@@ -16,15 +16,30 @@ local KINDS_ALL = {
   rerun = 'set', failed = 'zset', failinfo = 'hash', errors = 'list', wake = 'list', lock = 'string',
   workers = 'zset', workerinfo = 'hash',
 }
--- the schedules of repeatable jobs go too
+-- the schedules of repeatable jobs and the flow control go too
 KINDS_ALL.repeats, KINDS_ALL.repeatspec = 'zset', 'hash'
+KINDS_ALL.prioritized, KINDS_ALL.sequence, KINDS_ALL.control, KINDS_ALL.limiter = 'zset', 'string', 'hash', 'zset'
+KINDS_ALL.resume, KINDS_ALL.groups, KINDS_ALL.gactive, KINDS_ALL.glimited, KINDS_ALL.superseded = 'list', 'zset', 'hash', 'zset', 'set'
 local names = {}
 for name in pairs(KINDS_ALL) do names[#names + 1] = name end
 table.sort(names)
 for _, name in ipairs(names) do present(K[name], KINDS_ALL[name]) end
+-- each group's keys (its list and rate window), named from the groups the queue knows
+local base, extra, seen = string.sub(K.groups, 1, -7), {}, {}
+local known = redis.call('ZRANGE', K.groups, 0, -1)
+for _, g in ipairs(redis.call('ZRANGE', K.glimited, 0, -1)) do known[#known + 1] = g end
+for _, g in ipairs(redis.call('HKEYS', K.gactive)) do known[#known + 1] = g end
+for _, g in ipairs(known) do
+  if not seen[g] then
+    seen[g] = true
+    for kind, key in pairs({ list = base .. 'g:' .. g, zset = base .. 'gw:' .. g }) do
+      if present(key, kind) then extra[#extra + 1] = key end
+    end
+  end
+end
 local running = redis.call('ZCARD', K.processing)
 if running > 0 and ARGV[1] ~= '1' then return running end
-local keys = {}
+local keys = extra
 for _, name in ipairs(names) do
   if name ~= 'lock' or redis.call('PTTL', K.lock) >= 0 then keys[#keys + 1] = K[name] end
 end
