@@ -1,6 +1,6 @@
 -- drain: remove a page of the waiting jobs (queued and scheduled) with
 -- everything kept for them; running jobs are left alone.
--- KEYS: queued scheduled committed payload options attempts stalls
+-- KEYS: queued scheduled committed payload options attempts stalls deadline
 -- ARGV: page (IDs taken from each of queued and scheduled)
 -- INCLUDE: present
 -- Returns {queued removed, scheduled removed}; the caller calls again while a
@@ -11,7 +11,7 @@ local page = tonumber(ARGV[1])
 local queued = redis.call('LRANGE', K.queued, 0, page - 1)
 local scheduled = redis.call('ZRANGE', K.scheduled, 0, page - 1)
 present(K.committed, 'set')
-local o = optional({ 'payload', 'options', 'attempts', 'stalls' })
+local o = optional({ 'payload', 'options', 'attempts', 'stalls', 'deadline' })
 if #queued > 0 then redis.call('LTRIM', K.queued, #queued, -1) end
 if #scheduled > 0 then redis.call('ZREM', K.scheduled, unpack(scheduled)) end
 for _, ids in ipairs({ queued, scheduled }) do

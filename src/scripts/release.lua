@@ -1,7 +1,7 @@
 -- release: a closing worker hands back runs it will not finish. Each goes to
 -- the head of the queued list, not counted as a failure or a stall; its late
 -- result changes nothing.
--- KEYS: queued processing leases rerun progress wake
+-- KEYS: queued processing leases rerun progress wake superseded
 -- ARGV: pairs: id, token
 -- INCLUDE: present enqueue
 -- Returns how many runs it handed back (stale ones are left alone).
@@ -14,7 +14,7 @@ for i = 1, #ARGV, 2 do
 end
 if #ids == 0 then return 0 end
 local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
-local o = optional({ 'rerun', 'progress' })
+local o = optional({ 'rerun', 'progress', 'superseded' })
 present(K.leases, 'zset')
 enqueue_read()
 local back = {}
@@ -25,6 +25,7 @@ if #back == 0 then return 0 end
 redis.call('ZREM', K.processing, unpack(back))
 redis.call('ZREM', K.leases, unpack(back))
 if o.rerun then redis.call('SREM', K.rerun, unpack(back)) end
+if o.superseded then redis.call('SREM', K.superseded, unpack(back)) end
 if o.progress then redis.call('HDEL', K.progress, unpack(back)) end
 enqueue(back, true)
 return #back

@@ -9,15 +9,15 @@
 --   each with a lease of leaseMs in the leases zset. The score is the claim's
 --   fencing token: a later claim of the same ID (after a stall or a jam) never
 --   matches an earlier worker's token.
--- o: optional(...) of the calling script (payload, scheduled, options, attempts).
--- KEYS: queued processing leases payload scheduled options attempts wake
+-- o: optional(...) of the calling script (payload, scheduled, options, attempts, deadline).
+-- KEYS: queued processing leases payload scheduled options attempts wake deadline
 -- claim_write returns {token or false, ms until the next scheduled job is due
 -- (when it claimed fewer than n) or false, then per job:
 -- id, payload or false, options JSON or false, failed attempts so far or false}.
 -- Keeps: popped IDs enter processing in the same script (nothing is ever held
 -- only by a client), each with a lease, so a claim whose reply is lost is
 -- recovered when its lease lapses. A due ID moves from scheduled to queued in
--- one step.
+-- one step. A claimed ID's debounce burst is over: its deadline goes.
 local function claim_check(o, rearm, processingRead)
   if not processingRead then present(K.processing, 'zset') end
   present(K.leases, 'zset')
@@ -60,6 +60,7 @@ local function claim_write(o, ids, due, n, rearm, leaseMs)
     end
     redis.call('ZADD', K.processing, unpack(zargs))
     redis.call('ZADD', K.leases, unpack(largs))
+    if o.deadline then redis.call('HDEL', K.deadline, unpack(ids)) end
     out[1] = token
   end
   if #ids < n and o.scheduled then

@@ -2,7 +2,7 @@
 -- the Redis type convoy-queue keeps there. Reading the type before the first
 -- write means foreign data fails the script before it changes anything.
 -- forget(o, ids): drop what is kept per job for these IDs (payload, options,
--- attempt and stall counts), from the hashes optional() found.
+-- attempt and stall counts, debounce deadline), from the hashes optional() found.
 -- optional(names): which of the named optional keys exist, each type-checked;
 -- one EXISTS call when none does, so a queue that uses none of them pays one
 -- call per script for all of them.
@@ -17,7 +17,7 @@ end
 
 local KINDS = {
   payload = 'hash', rerun = 'set', scheduled = 'zset', options = 'hash',
-  attempts = 'hash', stalls = 'hash', progress = 'hash',
+  attempts = 'hash', stalls = 'hash', progress = 'hash', superseded = 'set', deadline = 'hash',
 }
 
 local function optional(names)
@@ -29,7 +29,7 @@ local function optional(names)
 end
 
 -- The hashes that hold what is kept per job, beside its ID.
-local KEPT = { 'payload', 'options', 'attempts', 'stalls' }
+local KEPT = { 'payload', 'options', 'attempts', 'stalls', 'deadline' }
 
 local function forget(o, ids)
   if #ids == 0 then return end
