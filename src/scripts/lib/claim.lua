@@ -69,7 +69,9 @@ local function claim_write(o, ids, due, n, rearm, leaseMs)
   end
   -- A worker woken by the marker that filled every free slot (or that moved
   -- due jobs in) passes the wake-up on when jobs are left, so other idle
-  -- workers look at them.
-  if ((rearm and #ids == n) or #due > 0) and redis.call('LLEN', K.queued) > 0 then wake_up() end
+  -- workers look at them. A marker passed on unused (n = 0: a wait that ended
+  -- by its own timer took it late) may have announced a new earliest
+  -- scheduled job: it goes back while any job is scheduled too.
+  if ((rearm and #ids == n) or #due > 0) and (redis.call('LLEN', K.queued) > 0 or (n == 0 and o.scheduled)) then wake_up() end
   return out
 end
