@@ -36,22 +36,20 @@ local function unqueue(id)
   redis.call('LREM', K.queued, 0, id)
 end
 
--- An add of an ID that waits (or was added earlier in this call), as plan p:
--- where it will be (at: false = queued, else due ms) and what it will carry.
-local function wait_add(p, e, policy, maxWait, now)
-  p.payload = e and e.payload or ''
-  p.options = e and e.options or ''
-  local delay = e and e.delay
+-- Where a waiting job will be after a 'replace' or 'debounce' add (delay: the
+-- add's, or nil when it gives none): its due time (false: queued), its burst's
+-- deadline (or nil), and whether this add set that deadline.
+local function move(policy, delay, at, deadline, maxWait, now)
   if policy == 'replace' then
-    if delay then p.at = delay > 0 and now + delay or false end
-    return
+    if delay then at = delay > 0 and now + delay end
+    return at, deadline, false
   end
-  local at = now + (delay or 0)
+  local due, set = now + (delay or 0), false
   if maxWait then
-    if not p.deadline then p.deadline, p.newDeadline = now + maxWait, true end
-    at = math.min(at, p.deadline)
+    if not deadline then deadline, set = now + maxWait, true end
+    due = math.min(due, deadline)
   end
-  p.at = at > now and at
+  return due > now and due, deadline, set
 end
 
 local function set_or_delete(key, exists, id, value)
@@ -100,58 +98,82 @@ local function add_jobs(ids, extra, mode, wait)
     end
   end
 
-  -- Each add in order, as a plan per ID: fresh IDs, and the changes to committed ones.
-  local codes, plans, fresh, changed = {}, {}, {}, {}
+  -- Each add in order. A fresh ID is kept by the index of its first add (at:
+  -- its due time; dl: its deadline; pay, opt: what a later add of this call
+  -- replaced); a committed ID that changes, by a plan.
+  local codes, first, fresh, at, dl, pay, opt = {}, {}, {}, {}, {}, {}, {}
+  local plans, changed = {}, {}
+  local plain = (wait.policy or 'ignore') == 'ignore'
   for i, id in ipairs(ids) do
-    local e, p = extra[i], plans[id]
-    if not p and member[i] == 0 then
-      -- the first add of a fresh ID
-      local policy, delay = e and e.waiting or wait.policy, e and e.delay
-      p = { payload = e and e.payload or '', options = e and e.options or '', at = false }
-      plans[id] = p
-      fresh[#fresh + 1] = id
+    local e, f = extra[i], first[id]
+    local policy, maxWait
+    -- (most jobs carry nothing: they skip this)
+    if e or not plain then
+      policy = e and e.waiting or wait.policy
+      maxWait = policy == 'debounce' and (e and e.maxWait or wait.maxWait)
+    end
+    if member[i] == 0 and not f then
+      first[id] = i
+      fresh[#fresh + 1] = i
+      local delay = e and e.delay
       if policy == 'debounce' or (delay and delay > 0) then
         now = now or clock()
-        wait_add(p, e, 'debounce', policy == 'debounce' and (e and e.maxWait or wait.maxWait), now)
+        at[i], dl[i] = move('debounce', delay, false, nil, maxWait, now)
       end
-      codes[i] = p.at and '3' or '0'
-    else
-      if not p then
-        p = { at = running[id] or placed[id], was = running[id] or placed[id], deadline = deadlines[id] }
+      codes[i] = at[i] and '3' or '0'
+    elseif running[id] then
+      local p = plans[id] or { at = true }
+      local rule = e and e.processing or mode
+      codes[i] = '2'
+      if rule == 'rerun' then
+        p.rerun = true
+        -- the newest payload given wins
+        if e and e.payload and e.payload ~= '' then p.payload = e.payload end
+      elseif rule == 'supersede' then
+        p.supersede = true
+        p.payload, p.options = e and e.payload or '', e and e.options or ''
+      end
+      if (p.rerun or p.supersede) and not plans[id] then
         plans[id] = p
-        if p.was ~= nil then changed[#changed + 1] = id end
+        changed[#changed + 1] = id
       end
-      if p.at == true then
-        local policy = e and e.processing or mode
-        codes[i] = '2'
-        if policy == 'rerun' then
-          p.rerun = true
-          -- the newest payload given wins
-          if e and e.payload and e.payload ~= '' then p.payload = e.payload end
-        elseif policy == 'supersede' then
-          p.supersede = true
-          p.payload = e and e.payload or ''
-          p.options = e and e.options or ''
-        end
+    elseif policy == 'replace' or policy == 'debounce' then
+      now = now or clock()
+      codes[i] = '4'
+      local payload, options = e and e.payload or '', e and e.options or ''
+      if f then
+        pay[f], opt[f] = payload, options
+        at[f], dl[f] = move(policy, e and e.delay, at[f], dl[f], maxWait, now)
       else
-        local policy = e and e.waiting or wait.policy
-        if policy == 'replace' or policy == 'debounce' then
-          now = now or clock()
-          wait_add(p, e, policy, policy == 'debounce' and (e and e.maxWait or wait.maxWait), now)
-          codes[i] = '4'
-        else
-          codes[i] = '1'
+        local p = plans[id]
+        if not p then
+          p = { at = placed[id], was = placed[id], deadline = deadlines[id] }
+          plans[id] = p
+          changed[#changed + 1] = id
         end
+        local set
+        p.payload, p.options = payload, options
+        p.at, p.deadline, set = move(policy, e and e.delay, p.at, p.deadline, maxWait, now)
+        p.newDeadline = p.newDeadline or set
       end
+    else
+      codes[i] = '1'
     end
+  end
+  -- What a fresh ID carries: its first add's, unless a later add replaced it.
+  local function carried(i)
+    local e = extra[i]
+    return pay[i] or (e and e.payload) or '', opt[i] or (e and e.options) or ''
   end
 
   -- Adding a failed ID again starts it afresh: its failure record goes.
   local refailed = {}
   if #fresh > 0 and redis.call('EXISTS', K.failed) == 1 then
-    local scores = redis.call('ZMSCORE', K.failed, unpack(fresh))
-    for j, id in ipairs(fresh) do
-      if scores[j] then refailed[#refailed + 1] = id end
+    local freshIds = {}
+    for j, i in ipairs(fresh) do freshIds[j] = ids[i] end
+    local scores = redis.call('ZMSCORE', K.failed, unpack(freshIds))
+    for j, i in ipairs(fresh) do
+      if scores[j] then refailed[#refailed + 1] = i end
     end
     if #refailed > 0 then redis.call('HLEN', K.failinfo) end
   end
@@ -159,17 +181,18 @@ local function add_jobs(ids, extra, mode, wait)
   enqueue_read()
 
   -- Writes: every key below has been read above.
-  local queued, due = {}, {}
-  for _, id in ipairs(fresh) do
-    local at = plans[id].at
-    if at then
-      due[#due + 1] = at
+  local queued, due, all = {}, {}, {}
+  for _, i in ipairs(fresh) do
+    local id = ids[i]
+    all[#all + 1] = id
+    if at[i] then
+      due[#due + 1] = at[i]
       due[#due + 1] = id
     else
       queued[#queued + 1] = id
     end
   end
-  if #fresh > 0 then redis.call('SADD', K.committed, unpack(fresh)) end
+  if #all > 0 then redis.call('SADD', K.committed, unpack(all)) end
   -- Committed IDs that move: out of their state first, then in with the fresh ones.
   for _, id in ipairs(changed) do
     local p = plans[id]
@@ -182,26 +205,27 @@ local function add_jobs(ids, extra, mode, wait)
       if p.at then
         due[#due + 1] = p.at
         due[#due + 1] = id
-      elseif p.was then
+      else
         queued[#queued + 1] = id
       end
     end
   end
   enqueue(queued)
   schedule(due)
-  for _, id in ipairs(fresh) do
-    local p = plans[id]
-    if p.payload ~= '' then redis.call('HSET', K.payload, id, p.payload) end
-    if p.options ~= '' then redis.call('HSET', K.options, id, p.options) end
-    if p.newDeadline then redis.call('HSET', K.deadline, id, p.deadline) end
+  for _, i in ipairs(fresh) do
+    local payload, options = carried(i)
+    if payload ~= '' then redis.call('HSET', K.payload, ids[i], payload) end
+    if options ~= '' then redis.call('HSET', K.options, ids[i], options) end
+    if dl[i] then redis.call('HSET', K.deadline, ids[i], dl[i]) end
   end
-  for _, id in ipairs(refailed) do
-    local p = plans[id]
+  for _, i in ipairs(refailed) do
+    local id = ids[i]
+    local payload, options = carried(i)
     redis.call('ZREM', K.failed, id)
     redis.call('HDEL', K.failinfo, id)
     -- what was kept for inspection goes too, unless this add brought it anew
-    if p.payload == '' and o.payload then redis.call('HDEL', K.payload, id) end
-    if p.options == '' and o.options then redis.call('HDEL', K.options, id) end
+    if payload == '' and o.payload then redis.call('HDEL', K.payload, id) end
+    if options == '' and o.options then redis.call('HDEL', K.options, id) end
     if o.attempts then redis.call('HDEL', K.attempts, id) end
     if o.stalls then redis.call('HDEL', K.stalls, id) end
   end
