@@ -97,6 +97,8 @@ expectTypeOf<keyof QueueOptions>().toEqualTypeOf<
   | 'blockingTimeout'
   | 'commandTimeout'
   | 'duplicateWhileProcessing'
+  | 'duplicateWhileWaiting'
+  | 'maxWait'
   | 'jamGuardInterval'
   | 'jamGuardIdle'
   | 'errorLogSize'
