@@ -27,7 +27,7 @@ q.on('error', (e) => say(`error: ${e.message}`));
 // 1. Publish: each ID joins the queue once, however often it is added.
 const trucks = ['grave-digger', 'bigfoot', 'monster-mutt', 'el-toro', 'max-d', 'bigfoot', 'el-toro', 'bigfoot'];
 const outcomes = await Promise.all(trucks.map((id) => q.addJob(new Convoy.Job(id, { driver: `driver of ${id}` }))));
-const tally = outcomes.reduce<Record<AddOutcome, number>>((acc, o) => ({ ...acc, [o]: acc[o] + 1 }), { queued: 0, scheduled: 0, committed: 0, processing: 0 });
+const tally = outcomes.reduce<Record<AddOutcome, number>>((acc, o) => ({ ...acc, [o]: acc[o] + 1 }), { queued: 0, scheduled: 0, committed: 0, processing: 0, replaced: 0 });
 say(`published ${trucks.length} adds: ${tally.queued} queued, ${tally.committed} already committed (duplicates dropped)`);
 say(`a delayed truck: ${await q.addJob(new Convoy.Job('late-truck', { driver: 'driver of late-truck' }, { delay: 1500 }))}`);
 say(`a truck with a flat tyre, 2 attempts: ${await q.addJob(new Convoy.Job('flat-tyre', { driver: 'driver of flat-tyre' }, { attempts: 2, backoff: 200 }))}`);

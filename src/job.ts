@@ -1,6 +1,6 @@
 import { ForeignDataError, InvalidJobIdError, InvalidPayloadError } from './errors.js';
 import { describe } from './util.js';
-import { checkJobOptions, type JobOptions, type StoredJobOptions } from './job-options.js';
+import { checkJobOptions, type AddPolicy, type JobOptions, type StoredJobOptions } from './job-options.js';
 import type { Jsonify } from './jsonify.js';
 import { decodeStored, encodeStored, isSealed, type ResolvedEncryption } from './crypto.js';
 
@@ -27,8 +27,8 @@ export class Job<P = unknown> {
   readonly payload: P;
   /** The options as given (checked when the Job is made). */
   readonly options: JobOptions | undefined;
-  /** @internal What is kept in Redis, and the delay from now in ms. */
-  readonly prepared: { stored?: StoredJobOptions; delay: number };
+  /** @internal What is kept in Redis, the delay from now in ms, and the add's duplicate policies. */
+  readonly prepared: { stored?: StoredJobOptions; delay: number; policy?: AddPolicy };
 
   constructor(id: string | number, ...[payload, options]: JobArgs<P>) {
     this.id = jobId(id);

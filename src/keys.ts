@@ -58,6 +58,8 @@ export interface QueueKeys {
   readonly glimited: string;
   /** set: processing IDs whose run was superseded by a newer add; they run again, afresh, when it ends */
   readonly superseded: string;
+  /** hash: waiting ID debounced with a maxWait → the latest time its burst may run (ms, Redis clock); dropped when it is claimed */
+  readonly deadline: string;
   /** zset: repeatable job ID → its next occurrence (ms, Redis clock) */
   readonly repeats: string;
   /** hash: repeatable job ID → its schedule, payload and options (JSON) */
@@ -69,7 +71,7 @@ export type KeyName = keyof QueueKeys;
 export const KEY_NAMES: readonly KeyName[] = [
   'queued', 'scheduled', 'committed', 'processing', 'leases', 'payload', 'options', 'attempts', 'stalls', 'progress', 'rerun',
   'failed', 'failinfo', 'errors', 'wake', 'lock', 'workers', 'workerinfo', 'prioritized', 'sequence', 'control', 'limiter',
-  'resume', 'groups', 'gactive', 'glimited', 'superseded', 'repeats', 'repeatspec',
+  'resume', 'groups', 'gactive', 'glimited', 'superseded', 'repeats', 'repeatspec', 'deadline',
 ];
 
 export function queueKeys(prefix: string, name: string): QueueKeys {
@@ -110,6 +112,7 @@ export const KEY_TYPES: Readonly<Record<KeyName, string>> = {
   superseded: 'set',
   repeats: 'zset',
   repeatspec: 'hash',
+  deadline: 'hash',
 };
 
 /**

@@ -8,7 +8,7 @@ import { ActiveJob, Job, encodePayload } from './job.js';
 import { Connection, wrapError } from './connection.js';
 import { AlreadyProcessingError, ForeignDataError, InvalidArgumentError, InvalidOptionError, QueueClosedError } from './errors.js';
 import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
-import { withDefaults } from './job-options.js';
+import { withDefaults, type JobOptions } from './job-options.js';
 import { callOptions, checkCallNumber, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { MAX_TIMER_MS, describe } from './util.js';
 import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
@@ -25,9 +25,13 @@ import { sandboxes, type SandboxOptions, type Sandboxes } from './sandbox/index.
 export type { FailedJob, JobErrorRecord, JobInfo, JobState, WorkerInfo } from './manage.js';
 export type { RepeatArgs, RepeatBounds, RepeatInfo, RepeatJobOptions, RepeatSchedule } from './repeat.js';
 
-/** What happened to an added job: queued now, scheduled now, already waiting (queued or scheduled), or running right now. */
-export type AddOutcome = 'queued' | 'scheduled' | 'committed' | 'processing';
-const OUTCOMES: Record<string, AddOutcome> = { 0: 'queued', 1: 'committed', 2: 'processing', 3: 'scheduled' };
+/**
+ * What happened to an added job: queued now, scheduled now, already waiting
+ * (queued or scheduled; left as it was), running right now, or already
+ * waiting and replaced by this add (`duplicateWhileWaiting` 'replace' or 'debounce').
+ */
+export type AddOutcome = 'queued' | 'scheduled' | 'committed' | 'processing' | 'replaced';
+const OUTCOMES: Record<string, AddOutcome> = { 0: 'queued', 1: 'committed', 2: 'processing', 3: 'scheduled', 4: 'replaced' };
 
 export interface QueueStats {
   queued: number;
@@ -83,8 +87,10 @@ interface PendingAdd {
   payload: string;
   /** options JSON kept in Redis, or '' */
   options: string;
-  /** ms from now, or 0 */
-  delay: number;
+  /** ms from now, or '' (none, or 0 where that says nothing) */
+  delay: string;
+  /** the add's own duplicate policies (waiting, processing, maxWait; '' = the queue's), when it gives any */
+  policy?: string[];
   resolve(outcome: AddOutcome): void;
   reject(err: Error): void;
 }
@@ -141,9 +147,13 @@ export class Queue<P = unknown> extends EventEmitter {
   }
 
   /**
-   * Publish a job. Resolves 'queued' when it joined the queue, 'committed' when
-   * the ID was already waiting and 'processing' when a worker has it (with
-   * duplicateWhileProcessing 'rerun' it will then run once more afterwards).
+   * Publish a job. Resolves 'queued' when it joined the queue, 'scheduled' when
+   * it waits for its delay, 'committed' when the ID was already waiting (and
+   * is left as it was), 'replaced' when it was waiting and this add replaced
+   * it (duplicateWhileWaiting 'replace' or 'debounce'), and 'processing' when
+   * a worker has it (with duplicateWhileProcessing 'rerun' it will then run
+   * once more afterwards; with 'supersede' the run is cancelled and the ID runs
+   * again with this payload).
    * Adds made in the same tick go to Redis in one call.
    */
   addJob(job: Job<P>): Promise<AddOutcome> {
@@ -172,20 +182,24 @@ export class Queue<P = unknown> extends EventEmitter {
       throw new InvalidArgumentError(`${call} takes a Job, as in q.addJob(new Job(id, payload)); got ${describe(job)}`);
     }
     const defaults = this.options.defaultJobOptions;
-    const { stored, delay } = defaults ? withDefaults(job.options, defaults) : job.prepared;
+    const { stored, delay, policy } = defaults ? withDefaults(job.options, defaults) : job.prepared;
+    // 'replace' tells "no delay" (keep the due time) from a delay of 0 (due now).
+    const gives = (o: JobOptions | undefined) => o !== undefined && (o.delay !== undefined || o.runAt !== undefined);
+    const timed = (gives(job.options) || gives(defaults)) && (policy?.waiting ?? this.options.duplicateWhileWaiting) === 'replace';
     return {
       id: job.id,
       payload: encodePayload(job.payload, this.options.maxPayloadBytes, this.options.encryption),
       // Jobs with options also keep when they were added (getJob's addedAt).
       options: stored ? JSON.stringify({ ...stored, addedAt: Date.now() }) : '',
-      delay,
+      delay: delay || timed ? String(delay) : '',
+      policy: policy && [policy.waiting ?? '', policy.processing ?? '', policy.maxWait === undefined ? '' : String(policy.maxWait)],
     };
   }
 
   private enqueue(items: Omit<PendingAdd, 'resolve' | 'reject'>[]): Promise<AddOutcome>[] {
     const wasEmpty = this.adds.length === 0;
     const promises = items.map(
-      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ id: item.id, payload: item.payload, options: item.options, delay: item.delay, resolve, reject })),
+      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ id: item.id, payload: item.payload, options: item.options, delay: item.delay, policy: item.policy, resolve, reject })),
     );
     if (wasEmpty && items.length) process.nextTick(() => this.flushAdds());
     return promises;
@@ -197,11 +211,18 @@ export class Queue<P = unknown> extends EventEmitter {
     this.adds = [];
     for (let i = 0; i < batch.length; i += ADD_CHUNK) {
       const chunk = batch.slice(i, i + ADD_CHUNK);
-      const args: string[] = [this.options.duplicateWhileProcessing, String(chunk.length)];
+      const { duplicateWhileProcessing, duplicateWhileWaiting, maxWait } = this.options;
+      const args: string[] = [duplicateWhileProcessing, duplicateWhileWaiting, maxWait === undefined ? '' : String(maxWait), String(chunk.length)];
       for (const a of chunk) args.push(a.id);
+      // Only the jobs that carry anything, then only those with their own policies (see add.lua).
+      const carrying = args.push('0') - 1;
+      const policies: string[] = [];
       chunk.forEach((a, k) => {
-        if (a.payload || a.options || a.delay) args.push(String(k + 1), a.payload, a.options, a.delay ? String(a.delay) : '');
+        if (a.payload || a.options || a.delay) args.push(String(k + 1), a.payload, a.options, a.delay);
+        if (a.policy) policies.push(String(k + 1), ...a.policy);
       });
+      args[carrying] = String((args.length - carrying - 1) / 4);
+      for (const p of policies) args.push(p);
       const sent = this.run('add', args, 'adding jobs').then(
         (codes) => {
           const s = String(codes);

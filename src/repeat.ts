@@ -348,7 +348,10 @@ export class RepeatScheduler {
     const next = await nextOccurrence(spec, Number(score), now, count + 1);
     const options = spec.options ? JSON.stringify({ ...spec.options, addedAt: now }) : '';
     const sha = createHash('sha1').update(stored).digest('hex');
-    const args = [id, score, sha, next === null ? '' : String(next), spec.mode, spec.payload ?? '', options];
+    // a waiting occurrence follows the repeat's own policy, else this queue's
+    const { duplicateWhileWaiting, maxWait } = this.host.options;
+    const wait = [spec.policy?.waiting ?? duplicateWhileWaiting, String(spec.policy?.maxWait ?? maxWait ?? '')];
+    const args = [id, score, sha, next === null ? '' : String(next), spec.mode, spec.payload ?? '', options, ...wait];
     const reply = (await this.host.run('repeatFire', args, 'firing a repeatable job')) as ScriptReply[];
     this.dueIn(reply[1]);
   }

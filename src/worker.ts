@@ -60,6 +60,8 @@ interface Run {
   phase: Phase;
   /** The claim was taken away (lease lapsed, jam guard): the result will change nothing. */
   lost: boolean;
+  /** A newer add superseded the run: its signal is aborted; its end is still reported (it frees the ID). */
+  superseded?: boolean;
   readonly options: StoredJobOptions;
   error?: Error;
   /** With an error: ms until the retry, or undefined when the job fails for good. */
@@ -524,7 +526,9 @@ export class Worker {
     const flags = String(reply[0]);
     for (let i = 0; i < batch.length; i++) {
       const run = batch[i];
-      if (flags[i] !== '1') {
+      if (flags[i] === '2') {
+        log('job %s: its run was superseded by a newer add; this result changed nothing and the ID runs again', run.job.id);
+      } else if (flags[i] !== '1') {
         log('job %s: its claim was taken away (stall or jam guard); this late result changed nothing', run.job.id);
       } else if (failed && run.retryDelay !== undefined) {
         this.host.onRetrying(run.job, run.error!, run.retryDelay);
@@ -592,7 +596,12 @@ export class Worker {
         }
         const flags = String(reply[0]);
         chunk.forEach((run, k) => {
-          if (flags[k] === '1' || run.lost) return;
+          if (flags[k] === '2' && !run.superseded) {
+            // Still this worker's claim (its lease is renewed) until the handler ends, so the new run never overlaps it.
+            run.superseded = true;
+            run.job.abort(new ConvoyError(`job ${run.job.id} was superseded by a newer add; its result will change nothing and the ID runs again with the new payload`));
+          }
+          if (flags[k] !== '0' || run.lost) return;
           run.lost = true;
           run.job.abort(new ConvoyError(`job ${run.job.id} was taken from this worker (its lease lapsed, the jam guard requeued it or it was removed)`));
         });

@@ -475,7 +475,11 @@ forEachBackend((test, ctx) => {
   const TOKEN = '1000000';
   /** The repeat of the failed ID 'e', due at 5 ms. */
   const REPEAT_SPEC = '0 {"every":1000,"mode":"ignore"}';
-  /** A queue in every state at once: queued, processing (leases lapsed), a rerun, a failure record, the sweep lock held. */
+  /**
+   * A queue in every state at once: queued (one debounced, with a deadline),
+   * processing (leases lapsed; one superseded), a rerun, a failure record, the
+   * sweep lock held.
+   */
   async function seed(q: Queue<unknown>, emptyQueue: boolean): Promise<void> {
     const { inspect } = ctx.backend;
     const k = q.keys;
@@ -497,6 +501,8 @@ forEachBackend((test, ctx) => {
     await inspect.set(k.lock, 'L');
     await inspect.zAdd(k.repeats, { score: 5, value: 'e' });
     await inspect.hSet(k.repeatspec, 'e', REPEAT_SPEC);
+    await inspect.sAdd(k.superseded, 'd');
+    await inspect.hSet(k.deadline, { a: '99999999999999' });
   }
 
   /** Each key's type and contents, in a canonical order (a hash table's own order may change on a read). */
@@ -521,7 +527,9 @@ forEachBackend((test, ctx) => {
 
   // Each script, with arguments that make it write to every key it can write.
   const calls: Array<[ScriptName, string[], string?]> = [
-    ['add', ['rerun', '5', 'a', 'c', 'e', 'new', 'later', '4', '{"p":1}', '{"attempts":2}', '', '5', '', '', '500']],
+    ['add', ['rerun', 'ignore', '', '5', 'a', 'c', 'e', 'new', 'later', '2', '4', '{"p":1}', '{"attempts":2}', '', '5', '', '', '500']],
+    ['add', ['supersede', 'debounce', '1000', '4', 'a', 'c', 's', 'fresh', '1', '1', '{"p":2}', '{"attempts":2}', '100', '4', 'debounce', '', '300'], 'supersede, debounce'],
+    ['add', ['ignore', 'replace', '', '2', 'a', 's', '2', '1', '{"p":3}', '', '', '2', '', '', '50', '1', '', 'rerun', ''], 'replace'],
     ['claim', ['2', '1', '30000']],
     ['complete', ['1', '1', '30000', 'c', TOKEN]],
     ['fail', ['1', '1', '30000', '10', '100', 'c', TOKEN, '{"message":"x"}', '100', 'd', TOKEN, '{"message":"y"}', '']],

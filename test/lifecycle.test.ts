@@ -2,7 +2,6 @@
  * The job lifecycle: scheduled jobs, retries with backoff, stall limits,
  * expiry, progress and promote, on every backend, with the races between them.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import test from 'ava';
 import {
   InvalidOptionError,
@@ -13,6 +12,7 @@ import {
 } from '../src/index.js';
 import { backoffDelay } from '../src/job-options.js';
 import { forEachBackend, sleep, until } from './helpers/backends.js';
+import { childWorker } from './helpers/child-worker.js';
 
 test('backoff: a number is fixed; exponential doubles from its delay, capped by maxDelay; jitter only shortens', (t) => {
   t.is(backoffDelay(undefined, 3), 0);
@@ -41,25 +41,6 @@ for (const [label, options] of [
   test(`a Job with ${label} throws InvalidOptionError when it is made`, (t) => {
     t.throws(() => new Job('x', undefined, options as never), { instanceOf: InvalidOptionError });
   });
-}
-
-/** A child process that runs jobs of queue `name` (see fixtures/hanging-worker.ts) and reports what happened. */
-function childWorker(redis: unknown, name: string, options: object, runMs?: number) {
-  const child: ChildProcess = fork(
-    new URL('./fixtures/hanging-worker.ts', import.meta.url),
-    [typeof redis === 'string' ? redis : JSON.stringify(redis), name, JSON.stringify(options), ...(runMs ? [String(runMs)] : [])],
-    { execArgv: ['--import', 'tsx'], stdio: 'ignore' },
-  );
-  const seen: Array<Record<string, string>> = [];
-  child.on('message', (m: Record<string, string>) => seen.push(m));
-  return {
-    child,
-    seen,
-    has: (kind: string, id: string) => seen.some((m) => m[kind] === id),
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
-  };
 }
 
 forEachBackend((test, ctx) => {

@@ -1,6 +1,6 @@
 -- claim: a worker with free slots takes up to ARGV[1] jobs (due scheduled jobs
 -- join their places first), as the queue's flow control allows.
--- KEYS: queued processing leases payload scheduled options attempts wake prioritized sequence groups gactive glimited control limiter
+-- KEYS: queued processing leases payload scheduled options attempts wake prioritized sequence groups gactive glimited control limiter deadline
 -- ARGV: n (free slots), rearm ('1' when the worker was woken by the marker),
 --       lease (ms)
 -- INCLUDE: present enqueue claim
@@ -9,7 +9,7 @@
 -- in the same step. Every key is read before the first write, so foreign data
 -- fails the call before it changes anything.
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
-local o = optional({ 'payload', 'scheduled', 'options', 'attempts', 'prioritized', 'control', 'groups', 'glimited' })
+local o = optional({ 'payload', 'scheduled', 'options', 'attempts', 'deadline', 'prioritized', 'control', 'groups', 'glimited' })
 local due = claim_due(o, o.scheduled and clock() or 0)
 -- An empty plain queue with nothing due: nothing to write, so nothing more to
 -- check (an idle worker's claim stays this cheap).

@@ -1,13 +1,16 @@
 -- complete: end successful runs, then claim up to ARGV[1] next jobs for the
 -- slots they free (one round trip per batch of completions).
--- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress wake prioritized sequence groups gactive glimited control limiter
+-- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress wake prioritized sequence groups gactive glimited control limiter superseded deadline
 -- ARGV: n (jobs to claim), rearm ('1'/'0'), lease (ms), then pairs: id, token
 -- INCLUDE: present end-runs enqueue claim
 -- Returns {flags, then what claim_write returns}: flags has '1' for each pair
--- that was still the current claim and '0' for a stale one, which changed nothing.
+-- that was still the current claim, '2' for one that a newer add superseded
+-- (it changed nothing; the ID is queued again, afresh) and '0' for a stale
+-- one, which changed nothing.
 -- Keeps: a finished ID leaves processing and committed together (so it can be
 -- queued again), with everything kept for it; with a pending rerun it moves
--- from processing back to queued. Every key is read before the first write.
+-- from processing back to queued, and so does a superseded one. Every key is
+-- read before the first write.
 local ids, tokens = {}, {}
 for i = 4, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
@@ -15,22 +18,24 @@ for i = 4, #ARGV, 2 do
 end
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
 -- Optional keys cost one EXISTS when a queue uses none of them.
-local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'prioritized', 'control', 'groups', 'glimited' })
+local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'superseded', 'deadline', 'prioritized', 'control', 'groups', 'glimited' })
 present(K.committed, 'set')
-local flags, live, again, over = end_runs_read(ids, tokens, o.rerun)
+local flags, live, again, over, cut = end_runs_read(ids, tokens, o.rerun, o.superseded)
 local ended = group_end_read(live)
 enqueue_read(again)
+enqueue_read(cut)
 local due = claim_due(o, o.scheduled and clock() or 0)
 local plan = claim_check(o, n, rearm, true, due, #live)
 local next = claim_pop(o, plan, due)
 
-end_runs_write(o, live, again)
+end_runs_write(o, live, again, cut)
 group_end(ended)
 if #over > 0 then
   redis.call('SREM', K.committed, unpack(over))
   forget(o, over)
 end
 enqueue(again)
+enqueue(cut)
 local out = claim_write(o, plan, next, due, rearm, tonumber(ARGV[3]), #live)
 table.insert(out, 1, flags)
 return out

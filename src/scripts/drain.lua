@@ -1,6 +1,6 @@
 -- drain: remove a page of the waiting jobs (queued, prioritized, grouped and
 -- scheduled) with everything kept for them; running jobs are left alone.
--- KEYS: queued scheduled committed payload options attempts stalls prioritized groups
+-- KEYS: queued scheduled committed payload options attempts stalls prioritized groups deadline
 -- ARGV: page (IDs taken from each waiting place)
 -- INCLUDE: present
 -- Returns {IDs removed, 1 when more may be left}; the caller calls again while
@@ -20,7 +20,7 @@ if list then
   grouped = redis.call('LRANGE', list, 0, page - 1)
 end
 present(K.committed, 'set')
-local o = optional({ 'payload', 'options', 'attempts', 'stalls' })
+local o = optional({ 'payload', 'options', 'attempts', 'stalls', 'deadline' })
 if #queued > 0 then redis.call('LTRIM', K.queued, #queued, -1) end
 if #scheduled > 0 then redis.call('ZREM', K.scheduled, unpack(scheduled)) end
 if #prioritized > 0 then redis.call('ZREM', K.prioritized, unpack(prioritized)) end

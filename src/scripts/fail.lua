@@ -2,14 +2,16 @@
 -- run with attempts left is retried: its ID stays committed and goes to the
 -- queue (no delay) or to scheduled at now + its delay; a run without fails for
 -- good (a failure record). Then claim up to ARGV[1] next jobs for the freed slots.
--- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress failed failinfo errors wake prioritized sequence groups gactive glimited control limiter
+-- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress failed failinfo errors wake prioritized sequence groups gactive glimited control limiter superseded deadline
 -- ARGV: n, rearm, lease (ms), error log size, error log TTL (s), then quads:
 --       id, token, error JSON, retry delay in ms ('' = fails for good)
 -- INCLUDE: present end-runs enqueue schedule claim record-failure
 -- Returns {flags, then what claim_write returns}, flags as complete's.
 -- Keeps: an ID that fails for good leaves processing and committed (its
 -- payload, options and attempts stay for inspection with its failure record);
--- with a pending rerun it is queued again instead, afresh. A retried ID moves from
+-- with a pending rerun it is queued again instead, afresh. A superseded run
+-- records nothing (no retry, no failure, no error logged): its ID is queued
+-- again, afresh (flag '2', as complete's). A retried ID moves from
 -- processing to queued or scheduled in one step. Every key is read before the
 -- first write.
 local logSize, logTtl = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -22,12 +24,12 @@ for i = 6, #ARGV, 4 do
   delays[id] = tonumber(ARGV[i + 3])
 end
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
-local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'prioritized', 'control', 'groups', 'glimited' })
+local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'superseded', 'deadline', 'prioritized', 'control', 'groups', 'glimited' })
 present(K.committed, 'set')
-local flags, live = end_runs_read(ids, tokens, false)
+local flags, live, _, ended, cut = end_runs_read(ids, tokens, false, o.superseded)
 -- Retries first; of the runs that fail for good, those with a rerun pending go again.
 local retry, final = {}, {}
-for _, id in ipairs(live) do
+for _, id in ipairs(ended) do
   if delays[id] then retry[#retry + 1] = id else final[#final + 1] = id end
 end
 local again, over = {}, final
@@ -39,16 +41,17 @@ if o.rerun and #final > 0 then
   end
 end
 record_failure_check()
-local ended = group_end_read(live)
+local groups = group_end_read(live)
 enqueue_read(again)
 enqueue_read(retry)
+enqueue_read(cut)
 local now = clock()
 local due = claim_due(o, now)
 local plan = claim_check(o, n, rearm, true, due, #live)
 local next = claim_pop(o, plan, due)
 
-end_runs_write(o, live, again)
-group_end(ended)
+end_runs_write(o, live, again, cut)
+group_end(groups)
 if o.rerun and #retry > 0 then redis.call('SREM', K.rerun, unpack(retry)) end
 if #over > 0 then redis.call('SREM', K.committed, unpack(over)) end
 local now_queue, later = {}, {}
@@ -62,6 +65,7 @@ for _, id in ipairs(retry) do
   end
 end
 enqueue(again)
+enqueue(cut)
 enqueue(now_queue)
 schedule(later)
 -- the claim below tells the worker when the earliest of them falls due

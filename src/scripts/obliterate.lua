@@ -1,6 +1,6 @@
 -- obliterate: delete every key of the queue, unless jobs are processing and
 -- the caller did not force it.
--- KEYS: queued scheduled committed processing leases payload options attempts stalls progress rerun failed failinfo errors wake lock workers workerinfo repeats repeatspec prioritized sequence control limiter resume groups gactive glimited superseded
+-- KEYS: queued scheduled committed processing leases payload options attempts stalls progress rerun failed failinfo errors wake lock workers workerinfo repeats repeatspec prioritized sequence control limiter resume groups gactive glimited superseded deadline
 -- ARGV: force ('1' | '0')
 -- INCLUDE: present
 -- Returns the number of jobs processing when it refused (nothing deleted), or
@@ -14,7 +14,7 @@ local KINDS_ALL = {
   queued = 'list', scheduled = 'zset', committed = 'set', processing = 'zset', leases = 'zset',
   payload = 'hash', options = 'hash', attempts = 'hash', stalls = 'hash', progress = 'hash',
   rerun = 'set', failed = 'zset', failinfo = 'hash', errors = 'list', wake = 'list', lock = 'string',
-  workers = 'zset', workerinfo = 'hash',
+  workers = 'zset', workerinfo = 'hash', superseded = 'set', deadline = 'hash',
 }
 -- the schedules of repeatable jobs and the flow control go too
 KINDS_ALL.repeats, KINDS_ALL.repeatspec = 'zset', 'hash'

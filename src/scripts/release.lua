@@ -3,7 +3,7 @@
 -- of its waiting place, not counted as a failure, attempt or stall; a late
 -- result changes nothing. With a wait, the whole queue starts no job until it
 -- has passed (control field until).
--- KEYS: queued processing leases rerun progress wake options prioritized sequence groups gactive glimited control
+-- KEYS: queued processing leases rerun progress wake superseded options prioritized sequence groups gactive glimited control
 -- ARGV: wait (ms, '' or 0 = none), then pairs: id, token
 -- INCLUDE: present enqueue
 -- Returns how many runs it handed back (stale ones are left alone).
@@ -18,7 +18,7 @@ if #ids == 0 then return 0 end
 local wait = tonumber(ARGV[1]) or 0
 if wait > 0 then present(K.control, 'hash') end
 local scores = redis.call('ZMSCORE', K.processing, unpack(ids))
-local o = optional({ 'rerun', 'progress' })
+local o = optional({ 'rerun', 'progress', 'superseded' })
 present(K.leases, 'zset')
 local back = {}
 for i, id in ipairs(ids) do
@@ -30,6 +30,7 @@ local ended = group_end_read(back)
 redis.call('ZREM', K.processing, unpack(back))
 redis.call('ZREM', K.leases, unpack(back))
 if o.rerun then redis.call('SREM', K.rerun, unpack(back)) end
+if o.superseded then redis.call('SREM', K.superseded, unpack(back)) end
 if o.progress then redis.call('HDEL', K.progress, unpack(back)) end
 if wait > 0 then
   local now = clock()

@@ -1,6 +1,6 @@
 -- remove-job: take an ID out of whatever state it is in (queued, scheduled,
 -- processing or failed), with everything kept for it.
--- KEYS: queued committed scheduled processing leases rerun progress payload options attempts stalls failed failinfo
+-- KEYS: queued committed scheduled processing leases rerun progress payload options attempts stalls failed failinfo superseded deadline
 -- ARGV: id
 -- INCLUDE: present
 -- Returns 1 when the ID was in the queue (committed or failed), 0 otherwise.
@@ -17,13 +17,14 @@ local failed = redis.call('ZSCORE', K.failed, id)
 redis.call('LLEN', K.queued)
 present(K.leases, 'zset')
 present(K.failinfo, 'hash')
-local o = optional({ 'rerun', 'progress', 'payload', 'options', 'attempts', 'stalls' })
+local o = optional({ 'rerun', 'progress', 'payload', 'options', 'attempts', 'stalls', 'superseded', 'deadline' })
 if not committed and not processing and not scheduled and not failed then return 0 end
 
 if processing then
   redis.call('ZREM', K.processing, id)
   redis.call('ZREM', K.leases, id)
   if o.rerun then redis.call('SREM', K.rerun, id) end
+  if o.superseded then redis.call('SREM', K.superseded, id) end
   if o.progress then redis.call('HDEL', K.progress, id) end
 elseif scheduled then
   redis.call('ZREM', K.scheduled, id)

@@ -4,7 +4,7 @@
 -- goes back to the tail of the queue, or fails for good once its stalls pass
 -- its stallLimit (default 1). It also keeps this worker in the registry of
 -- live workers (getWorkers) and forgets those not seen for two leases.
--- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo prioritized sequence groups gactive glimited control repeats
+-- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo prioritized sequence groups gactive glimited control repeats superseded attempts
 -- ARGV: lease (ms), recovery limit, error log size, error log TTL (s), worker
 --       id, worker info JSON ('' when unchanged since its last renewal), then
 --       pairs: id, token (this worker's runs)
@@ -12,11 +12,15 @@
 -- Returns {flags, {requeued id, ...}, {failed id, ...}, 1 when the registry
 -- wants this worker's info, ms until the earliest occurrence of a repeatable
 -- job or false}: flags has '1' for each
--- pair that is still the current claim (its lease is renewed) and '0' for a run
--- that is no longer this worker's (stop it: its result will change nothing).
+-- pair that is still the current claim (its lease is renewed), '2' for one
+-- that is still this worker's but was superseded by a newer add (its lease is
+-- renewed; abort it: its result will change nothing) and '0' for a run that
+-- is no longer this worker's (stop it: its result will change nothing).
 -- Keeps: a stalled ID moves from processing (and leases) to queued, or leaves
 -- committed with a failure record, in one step. Removing it from processing
--- voids the old claim (fencing). Every key is read before the first write;
+-- voids the old claim (fencing). A superseded run that stalled goes back to
+-- the queue afresh (its counts and its mark go; it counts no stall). Every
+-- key is read before the first write;
 -- an idle worker's renewal reads and writes only what it must (it runs every
 -- stallTimeout / 3 on every worker).
 local leaseMs, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -42,6 +46,12 @@ if #ids > 0 then
       flags[i] = '0'
     end
   end
+  if #renewing > 0 and present(K.superseded, 'set') then
+    local marked = redis.call('SMISMEMBER', K.superseded, unpack(ids))
+    for i = 1, #ids do
+      if marked[i] == 1 and flags[i] == '1' then flags[i] = '2' end
+    end
+  end
 end
 local lapsed = limit > 0 and redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, limit) or {}
 local gone = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - 2 * leaseMs)
@@ -56,13 +66,14 @@ if #lapsed > 0 then
   end
 end
 -- Each stalled run counts against its job's stallLimit.
-local o, back, dead, counts, ended = {}, {}, {}, {}, {}
+local o, back, dead, counts, cut, ended = {}, {}, {}, {}, {}, {}
 if #stalled > 0 then
-  o = optional({ 'rerun', 'options', 'stalls', 'progress' })
+  o = optional({ 'rerun', 'options', 'stalls', 'progress', 'superseded', 'attempts' })
   present(K.committed, 'set')
   record_failure_check()
   local opts = o.options and redis.call('HMGET', K.options, unpack(stalled)) or {}
   local seen = o.stalls and redis.call('HMGET', K.stalls, unpack(stalled)) or {}
+  local marked = o.superseded and redis.call('SMISMEMBER', K.superseded, unpack(stalled)) or {}
   for i, id in ipairs(stalled) do
     local stallLimit = 1
     if opts[i] then
@@ -70,9 +81,16 @@ if #stalled > 0 then
       if ok and type(parsed) == 'table' and tonumber(parsed.stallLimit) then stallLimit = tonumber(parsed.stallLimit) end
     end
     counts[id] = (tonumber(seen[i]) or 0) + 1
-    if counts[id] > stallLimit then dead[#dead + 1] = id else back[#back + 1] = id end
+    if marked[i] == 1 then
+      cut[#cut + 1] = id
+    elseif counts[id] > stallLimit then
+      dead[#dead + 1] = id
+    else
+      back[#back + 1] = id
+    end
   end
   enqueue_read(back)
+  enqueue_read(cut)
   ended = group_end_read(stalled)
 end
 
@@ -93,7 +111,9 @@ if redis.call('TYPE', K.repeats)['ok'] == 'zset' then
   local first = redis.call('ZRANGE', K.repeats, 0, 0, 'WITHSCORES')
   if first[2] then repeatDue = tonumber(first[2]) - now end
 end
-local out = { table.concat(flags), back, dead, askInfo and 1 or 0, repeatDue }
+local requeued = { unpack(back) }
+for _, id in ipairs(cut) do requeued[#requeued + 1] = id end
+local out = { table.concat(flags), requeued, dead, askInfo and 1 or 0, repeatDue }
 if #stalled == 0 then return out end
 -- The requeue itself is the rerun that was asked for.
 if o.rerun then redis.call('SREM', K.rerun, unpack(stalled)) end
@@ -101,9 +121,16 @@ redis.call('ZREM', K.processing, unpack(stalled))
 redis.call('ZREM', K.leases, unpack(stalled))
 if o.progress then redis.call('HDEL', K.progress, unpack(stalled)) end
 group_end(ended)
-enqueue(back)
+enqueue(requeued)
 if #dead > 0 then redis.call('SREM', K.committed, unpack(dead)) end
-for _, id in ipairs(stalled) do redis.call('HSET', K.stalls, id, counts[id]) end
+if #cut > 0 then
+  redis.call('SREM', K.superseded, unpack(cut))
+  if o.attempts then redis.call('HDEL', K.attempts, unpack(cut)) end
+  if o.stalls then redis.call('HDEL', K.stalls, unpack(cut)) end
+end
+for _, list in ipairs({ back, dead }) do
+  for _, id in ipairs(list) do redis.call('HSET', K.stalls, id, counts[id]) end
+end
 for _, id in ipairs(back) do
   local err = cjson.encode({ id = id, name = 'StalledError', message = 'stalled: its worker stopped renewing the lease; back in the queue', stalled = true, time = now })
   log_error(err, logSize, logTtl)

@@ -1,13 +1,13 @@
 -- repeat-fire: one occurrence of a repeatable job. It adds the job as an add
 -- would (lib/add.lua: a waiting or processing ID follows the duplicate policy)
 -- and moves the repeat on to its next occurrence, in one step.
--- KEYS: repeats repeatspec queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake prioritized sequence groups gactive glimited control
+-- KEYS: repeats repeatspec queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake superseded deadline prioritized sequence groups gactive glimited control
 -- ARGV: id, the occurrence (ms: its score as read), sha1 of its stored spec as
 --       read, the next occurrence (ms; '' when the schedule is over: the repeat
 --       goes), mode (policy for a processing ID), payload JSON or '', options
---       JSON or ''
+--       JSON or '', policy for a waiting ID, maxWait (ms or '')
 -- INCLUDE: present enqueue schedule add
--- Returns {add code ('0'..'3', see add_jobs) or false when this occurrence was
+-- Returns {add code ('0'..'4', see add_jobs) or false when this occurrence was
 -- fired already or its repeat changed or went, ms until the repeat's next
 -- occurrence or false}.
 -- Keeps: one firing per occurrence, however many workers try: the firing is
@@ -23,7 +23,7 @@ if not score or tonumber(score) ~= tonumber(ARGV[2]) or not stored or redis.sha1
   return { false, score and tonumber(score) - now or false }
 end
 local sp = string.find(stored, ' ', 1, true)
-local code = add_jobs({ id }, { { payload = ARGV[6], options = ARGV[7] } }, ARGV[5])[1]
+local code = add_jobs({ id }, { { payload = ARGV[6], options = ARGV[7] } }, ARGV[5], { policy = ARGV[8], maxWait = tonumber(ARGV[9]) })[1]
 if ARGV[4] == '' then
   redis.call('ZREM', K.repeats, id)
   redis.call('HDEL', K.repeatspec, id)

@@ -2,7 +2,7 @@
 -- time since their claim (a hard cap on run time) go back to the tail of the
 -- queued list, keeping their committed entry, payload and options; the jam is
 -- logged in the error log (no failure record: the job is not failed).
--- KEYS: queued processing leases payload rerun progress errors wake lock options prioritized sequence groups gactive glimited control
+-- KEYS: queued processing leases payload rerun progress errors wake lock options prioritized sequence groups gactive glimited control superseded
 -- ARGV: lock token, idle time (microseconds), batch limit, error log size,
 --       error log TTL (s), lock lifetime (ms)
 -- INCLUDE: present enqueue
@@ -16,7 +16,7 @@ local idle, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local logSize, logTtl = tonumber(ARGV[4]), tonumber(ARGV[5])
 local now, token = clock()
 local ids = redis.call('ZRANGEBYSCORE', K.processing, '-inf', tonumber(token) - idle, 'LIMIT', 0, limit)
-local o = optional({ 'payload', 'rerun', 'progress' })
+local o = optional({ 'payload', 'rerun', 'progress', 'superseded' })
 local payloads = (o.payload and #ids > 0) and redis.call('HMGET', K.payload, unpack(ids)) or {}
 present(K.leases, 'zset')
 present(K.errors, 'list')
@@ -25,8 +25,9 @@ local ended = group_end_read(ids)
 
 redis.call('PEXPIRE', K.lock, ARGV[6])
 if #ids == 0 then return {} end
--- The requeue itself is the rerun that was asked for.
+-- The requeue itself is the rerun (or the superseding run) that was asked for.
 if o.rerun then redis.call('SREM', K.rerun, unpack(ids)) end
+if o.superseded then redis.call('SREM', K.superseded, unpack(ids)) end
 redis.call('ZREM', K.processing, unpack(ids))
 redis.call('ZREM', K.leases, unpack(ids))
 if o.progress then redis.call('HDEL', K.progress, unpack(ids)) end

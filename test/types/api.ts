@@ -13,6 +13,7 @@ import Convoy, {
   Job,
   Queue,
   createQueue,
+  type AddOutcome,
   type FailedJob,
   type Jsonify,
   type QueueEvents,
@@ -156,6 +157,10 @@ expectTypeOf<Jsonify<unknown>>().toEqualTypeOf<unknown>();
 const typed = createQueue<{ when: Date; n: number }>('typed');
 void typed.addJob(new Job(1, { when: new Date(), n: 1 }));
 void typed.addJobs([new Job('a', { when: new Date(), n: 2 })]);
+expectTypeOf<AddOutcome>().toEqualTypeOf<'queued' | 'scheduled' | 'committed' | 'processing' | 'replaced'>();
+expectTypeOf(typed.addJob(new Job(1, { when: new Date(), n: 1 }, { duplicateWhileWaiting: 'debounce', maxWait: 500, delay: 300 }))).resolves.toEqualTypeOf<AddOutcome>();
+// @ts-expect-error not a duplicate policy
+void new Job(1, undefined, { duplicateWhileProcessing: 'replace' });
 // @ts-expect-error a job of a queue with a payload type must carry a payload
 void typed.addJob(new Job(1));
 // @ts-expect-error a payload of the wrong type

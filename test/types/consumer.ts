@@ -30,7 +30,7 @@ deliveries.process(async (job) => {
 
 export async function main(): Promise<void> {
   const outcome = await deliveries.addJob(new Job('d-1', { truck: 'Bigfoot', due: new Date() }));
-  const outcomes: Array<'queued' | 'scheduled' | 'committed' | 'processing'> = await deliveries.addJobs([
+  const outcomes: Array<'queued' | 'scheduled' | 'committed' | 'processing' | 'replaced'> = await deliveries.addJobs([
     new Job(2, { truck: 'Mack', due: new Date(), stops: 3 }),
   ]);
   console.log(outcome, outcomes, await deliveries.stats());

@@ -16,8 +16,8 @@
 --   claim's fencing token: a later claim of the same ID (after a stall or a
 --   jam) never matches an earlier worker's token.
 -- o: optional(...) of the calling script (payload, scheduled, options,
--- attempts, prioritized, control, groups, glimited).
--- KEYS: queued processing leases payload scheduled options attempts wake prioritized sequence groups gactive glimited control limiter
+-- attempts, deadline, prioritized, control, groups, glimited).
+-- KEYS: queued processing leases payload scheduled options attempts wake prioritized sequence groups gactive glimited control limiter deadline
 -- claim_write returns {token or false, ms until the next scheduled job (or
 -- held-back group) is due (when it claimed fewer than asked) or false, held
 -- back: false, -1 (paused: wait for resume) or ms to wait before claiming
@@ -27,6 +27,7 @@
 -- only by a client), each with a lease, so a claim whose reply is lost is
 -- recovered when its lease lapses. A due ID moves from scheduled to its
 -- waiting place in one step. Every start counts in the rate limit's window.
+-- A claimed ID's debounce burst is over: its deadline goes.
 
 -- The oldest start in a window that began at `since`, and when it leaves it.
 local function window_opens(key, since, duration)
@@ -175,6 +176,7 @@ local function claim_write(o, plan, ids, due, rearm, leaseMs, freed)
     end
     redis.call('ZADD', K.processing, unpack(zargs))
     redis.call('ZADD', K.leases, unpack(largs))
+    if o.deadline then redis.call('HDEL', K.deadline, unpack(ids)) end
     out[1] = token
   end
   if #ids < n and (o.scheduled or o.glimited) then
@@ -186,8 +188,11 @@ local function claim_write(o, plan, ids, due, rearm, leaseMs, freed)
   -- A worker woken by the marker that filled every free slot (or that moved
   -- due jobs in) passes the wake-up on when jobs are left, so other idle
   -- workers look at them; under a global concurrency, slots freed and not
-  -- taken here are offered to the others.
-  if ((rearm and #ids == plan.asked) or #due > 0) and redis.call('LLEN', K.queued) > 0 then wake_up() end
+  -- taken here are offered to the others. A marker passed on unused (asked
+  -- for none: a wait that ended by its own timer took it late) may have
+  -- announced a new earliest scheduled job: it goes back while any job is
+  -- scheduled too.
+  if ((rearm and #ids == plan.asked) or #due > 0) and (redis.call('LLEN', K.queued) > 0 or (plan.asked == 0 and o.scheduled)) then wake_up() end
   if o.control and (freed or 0) > #ids and flow_control().concurrency then wake_up() end
   return out
 end

@@ -2,7 +2,7 @@
 -- the Redis type convoy-queue keeps there. Reading the type before the first
 -- write means foreign data fails the script before it changes anything.
 -- forget(o, ids): drop what is kept per job for these IDs (payload, options,
--- attempt and stall counts), from the hashes optional() found.
+-- attempt and stall counts, debounce deadline), from the hashes optional() found.
 -- optional(names): which of the named optional keys exist, each type-checked;
 -- one EXISTS call when none does (two when flow control keys are among them),
 -- so a queue that uses none of them pays next to nothing.
@@ -18,12 +18,12 @@ end
 local KINDS = {
   payload = 'hash', rerun = 'set', scheduled = 'zset', options = 'hash',
   attempts = 'hash', stalls = 'hash', progress = 'hash', prioritized = 'zset', control = 'hash',
-  groups = 'zset', glimited = 'zset', gactive = 'hash', superseded = 'set', repeats = 'zset',
+  groups = 'zset', glimited = 'zset', gactive = 'hash', superseded = 'set', repeats = 'zset', deadline = 'hash',
 }
 
 -- Flow control's keys are gated apart: a queue with payloads but no flow
 -- control pays one EXISTS for them, not a TYPE each.
-local FLOW = { prioritized = true, control = true, groups = true, glimited = true, gactive = true, superseded = true, repeats = true }
+local FLOW = { prioritized = true, control = true, groups = true, glimited = true, gactive = true, superseded = true, repeats = true, deadline = true }
 
 local function optional(names)
   local o = {}
@@ -43,7 +43,7 @@ local function optional(names)
 end
 
 -- The hashes that hold what is kept per job, beside its ID.
-local KEPT = { 'payload', 'options', 'attempts', 'stalls' }
+local KEPT = { 'payload', 'options', 'attempts', 'stalls', 'deadline' }
 
 local function forget(o, ids)
   if #ids == 0 then return end
