@@ -583,6 +583,10 @@ export class Queue<P = unknown> extends EventEmitter {
   /** A clear error: ours for timeouts and closed connections, and the key named for foreign data. */
   private async explain(err: unknown, what: string): Promise<Error> {
     if (err instanceof ErrorReply && err.message.includes('WRONGTYPE')) {
+      // our scripts name the key (lib/present.lua); a group's keys are not in the layout
+      const named = /WRONGTYPE (\S+) (holds [^,]*?)(?:, convoy-queue keeps (.*?))?(?: script:|$)/.exec(err.message);
+      const base = this.keys.queued.slice(0, -'queued'.length);
+      if (named && named[1].startsWith(base)) return new ForeignDataError(named[1], named[3] ? `it ${named[2]}, convoy-queue keeps ${named[3]} there` : `it ${named[2]}`);
       try {
         const types = await this.connection.bound(Promise.all(KEY_NAMES.map((k) => this.connection.send(['TYPE', this.keys[k]]))), what);
         const i = KEY_NAMES.findIndex((k, n) => types[n] !== 'none' && types[n] !== KEY_TYPES[k]);

@@ -9,7 +9,7 @@
 -- Keeps: all or nothing. Every key's type is checked first: a key holding data
 -- convoy-queue did not write fails the call and nothing is deleted. The jam
 -- guard's lock always has an expiry; a lock string without one is not ours and
--- is left alone.
+-- is left alone, and so is a sequence string that is not a number.
 local KINDS_ALL = {
   queued = 'list', scheduled = 'zset', committed = 'set', processing = 'zset', leases = 'zset',
   payload = 'hash', options = 'hash', attempts = 'hash', stalls = 'hash', progress = 'hash',
@@ -41,6 +41,9 @@ local running = redis.call('ZCARD', K.processing)
 if running > 0 and ARGV[1] ~= '1' then return running end
 local keys = extra
 for _, name in ipairs(names) do
-  if name ~= 'lock' or redis.call('PTTL', K.lock) >= 0 then keys[#keys + 1] = K[name] end
+  local ours = true
+  if name == 'lock' then ours = redis.call('PTTL', K.lock) >= 0 end
+  if name == 'sequence' then ours = string.match(redis.call('GET', K.sequence) or '0', '^%-?%d+$') ~= nil end
+  if ours then keys[#keys + 1] = K[name] end
 end
 return { redis.call('UNLINK', unpack(keys)) }

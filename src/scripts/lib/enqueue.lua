@@ -28,6 +28,16 @@ local PRIO, MID = 2 ^ 33, 2 ^ 32
 local GROUP_BASE = string.sub(K.groups, 1, -7)
 local places, control = {}, nil
 
+-- The sequence is a plain integer string: INCR would fail on anything else
+-- halfway through a script, so it is checked before the first write.
+local function sequence_read()
+  present(K.sequence, 'string')
+  local v = redis.call('GET', K.sequence)
+  if v and not string.match(v, '^%-?%d+$') then
+    return error({ err = 'WRONGTYPE ' .. K.sequence .. ' holds a string that is not a sequence number' })
+  end
+end
+
 local function group_list(g) return GROUP_BASE .. 'g:' .. g end
 local function group_window(g) return GROUP_BASE .. 'gw:' .. g end
 
@@ -65,7 +75,7 @@ local function group_keys_read(groups)
     present(K.groups, 'zset')
     present(K.gactive, 'hash')
     present(K.glimited, 'zset')
-    present(K.sequence, 'string')
+    sequence_read()
     flow_control()
   end
   for _, g in ipairs(groups) do
@@ -90,7 +100,7 @@ local function enqueue_read(ids, opts)
   end
   if prioritized then
     present(K.prioritized, 'zset')
-    present(K.sequence, 'string')
+    sequence_read()
   end
   if #groups > 0 then group_keys_read(groups) end
 end
