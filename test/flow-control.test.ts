@@ -308,6 +308,52 @@ forEachBackend((test, ctx) => {
     t.is(most.get('A'), 2, 'group A used its concurrency');
   });
 
+  test('managing by ID covers prioritized and grouped jobs: listJobs, getJob, removeJob, drain, obliterate', async (t) => {
+    const q = ctx.queue();
+    await q.addJobs([
+      new Job('plain'),
+      new Job('p2', undefined, { priority: 2 }),
+      new Job('p1', undefined, { priority: 1 }),
+      new Job('g-a', undefined, { group: 'a' }),
+      new Job('g-b', undefined, { group: 'b' }),
+      new Job('g-a2', undefined, { group: 'a' }),
+    ]);
+    t.deepEqual((await q.listJobs('queued')).map((j) => j.id), ['plain', 'p1', 'p2', 'g-a', 'g-a2', 'g-b']);
+    t.deepEqual((await q.listJobs('queued', { offset: 2, limit: 3 })).map((j) => j.id), ['p2', 'g-a', 'g-a2']);
+    t.like(await q.getJob('p1'), { state: 'queued', options: { priority: 1 } });
+    t.true(await q.removeJob('p1'));
+    t.true(await q.removeJob('g-a'));
+    t.deepEqual((await q.listJobs('queued')).map((j) => j.id), ['plain', 'p2', 'g-a2', 'g-b']);
+    t.is(await q.countQueued(), 4);
+    t.is(await q.drain(), 4);
+    t.like(await q.stats(), { queued: 0, committed: 0 });
+    await q.addJob(new Job('again', undefined, { group: 'a', priority: 3 }));
+    await q.setGroupConcurrency(1);
+    await q.pause();
+    await q.obliterate();
+    const base = q.keys.queued.slice(0, -'queued'.length).replace(/[*?[\]\\{}]/g, (c) => `\\${c}`);
+    t.deepEqual(await ctx.backend.inspect.sendCommand(['KEYS', `${base}*`]), [], 'obliterate leaves no key, group keys included');
+  });
+
+  test('removing a running grouped job frees its group', async (t) => {
+    const q = ctx.queue({ concurrency: 2, stallTimeout: 600 });
+    await q.setGroupConcurrency(1);
+    const ran: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    q.process(async (job) => {
+      ran.push(job.id);
+      if (job.id === 'x1') await gate;
+    });
+    await q.addJobs([new Job('x1', undefined, { group: 'x' }), new Job('x2', undefined, { group: 'x' })]);
+    await until(() => ran.length, (n) => n === 1, { what: 'the first job of the group', timeout: 10_000 });
+    await sleep(200);
+    t.deepEqual(ran, ['x1'], 'one at a time');
+    t.true(await q.removeJob('x1'));
+    await until(() => ran, (r) => r.includes('x2'), { what: 'the second job once the first was removed', timeout: 10_000 });
+    release();
+  });
+
   test('groups take turns: one job per group per turn, round robin', async (t) => {
     const q = ctx.queue({ concurrency: 1 });
     const jobs: Job[] = [];

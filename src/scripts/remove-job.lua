@@ -1,14 +1,15 @@
 -- remove-job: take an ID out of whatever state it is in (queued, scheduled,
 -- processing or failed), with everything kept for it.
--- KEYS: queued committed scheduled processing leases rerun progress payload options attempts stalls failed failinfo superseded deadline
+-- KEYS: queued committed scheduled processing leases rerun progress payload options attempts stalls failed failinfo superseded deadline wake prioritized sequence groups gactive glimited control
 -- ARGV: id
--- INCLUDE: present
+-- INCLUDE: present enqueue
 -- Returns 1 when the ID was in the queue (committed or failed), 0 otherwise.
 -- Keeps: the ID leaves committed together with the one state it was in, so
 -- the invariant holds. A processing run is cancelled: with no processing entry
 -- its claim token matches nothing, so its late result changes nothing and its
 -- worker's next renewal aborts its signal. Every key is read before the first
--- write. Removing a queued ID is an LREM: O(length of the queue).
+-- write. Removing a queued ID from the queued list (or a group's list) is an
+-- LREM: O(length of the list); from the prioritized zset O(log n).
 local id = ARGV[1]
 local committed = redis.call('SISMEMBER', K.committed, id) == 1
 local processing = redis.call('ZSCORE', K.processing, id)
@@ -19,6 +20,9 @@ present(K.leases, 'zset')
 present(K.failinfo, 'hash')
 local o = optional({ 'rerun', 'progress', 'payload', 'options', 'attempts', 'stalls', 'superseded', 'deadline' })
 if not committed and not processing and not scheduled and not failed then return 0 end
+local groups = processing and group_end_read({ id }) or {}
+local queued = committed and not processing and not scheduled
+if queued then unqueue_read({ id }) end
 
 if processing then
   redis.call('ZREM', K.processing, id)
@@ -26,10 +30,11 @@ if processing then
   if o.rerun then redis.call('SREM', K.rerun, id) end
   if o.superseded then redis.call('SREM', K.superseded, id) end
   if o.progress then redis.call('HDEL', K.progress, id) end
+  group_end(groups)
 elseif scheduled then
   redis.call('ZREM', K.scheduled, id)
-elseif committed then
-  redis.call('LREM', K.queued, 0, id)
+elseif queued then
+  unqueue(id)
 end
 if committed then redis.call('SREM', K.committed, id) end
 forget(o, { id })

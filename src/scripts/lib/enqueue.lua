@@ -15,6 +15,7 @@
 --   nothing and then blocks cannot miss the job.
 -- group_end_read(ids) / group_end(ids): runs of these IDs end: their groups
 --   run one fewer, and a group held back by its concurrency takes turns again.
+-- unqueue_read(ids) / unqueue(id): take a queued ID out of its waiting place.
 -- KEYS: queued wake options prioritized sequence groups gactive glimited control
 -- Keeps: an ID is in exactly one of these places while it waits.
 
@@ -168,5 +169,34 @@ local function group_end(groups)
       group_turn(g)
       wake_up()
     end
+  end
+end
+
+-- Take a queued ID out of its waiting place (unqueue_read first): the
+-- prioritized zset, its group's list, or the queued list (LREM: O(length)).
+local leaving_group = {}
+
+local function unqueue_read(ids)
+  present(K.prioritized, 'zset')
+  local opts = present(K.options, 'hash') and redis.call('HMGET', K.options, unpack(ids)) or {}
+  local groups = {}
+  for i, id in ipairs(ids) do
+    local place = place_of(opts[i] or nil)
+    if place and place.group then
+      leaving_group[id] = place.group
+      groups[#groups + 1] = place.group
+    end
+  end
+  if #groups > 0 then group_keys_read(groups) end
+end
+
+local function unqueue(id)
+  local g = leaving_group[id]
+  if g then
+    local list = group_list(g)
+    redis.call('LREM', list, 0, id)
+    if redis.call('LLEN', list) == 0 then redis.call('ZREM', K.groups, g) end
+  elseif redis.call('ZREM', K.prioritized, id) == 0 then
+    redis.call('LREM', K.queued, 0, id)
   end
 end
