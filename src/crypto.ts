@@ -16,7 +16,7 @@ import { describe } from './util.js';
 /** The `encryption` queue option: the keys by id, and the id of the one new data is written with. */
 export interface EncryptionOptions {
   /** 32-byte AES-256 keys by id; an id is a non-empty string without ':'. Keep the old ones while jobs written with them may remain. */
-  keys: Record<string, Uint8Array>;
+  keys: Record<string, Buffer | Uint8Array>;
   /** The id (in `keys`) of the key new data is written with. */
   current: string;
 }

@@ -106,13 +106,15 @@ forEachBackend((test, ctx) => {
     const started: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    q.process(async (job) => {
+    const handler = async (job: { id: string }) => {
       started.push(job.id);
       if (job.id === 'long') await gate;
-    });
-    other.process(async (job) => {
-      started.push(job.id);
-    });
+    };
+    q.process(handler);
+    other.process(handler);
+    // a job run to its end first: every script the count below sees is loaded already
+    await producer.addJob(new Job('warm'));
+    await until(() => producer.countCommitted(), (n) => n === 0 && started.includes('warm'), { what: 'a first job to complete', timeout: 10_000 });
     await producer.addJob(new Job('long'));
     await until(() => started.includes('long'), Boolean, { what: 'the long job to start', timeout: 10_000 });
     // both workers registered (pause leaves a marker per live worker) and past their first claim
@@ -129,12 +131,12 @@ forEachBackend((test, ctx) => {
     await sleep(1000);
     // the add and the long job's completion are the only script calls: no claim
     t.is((await scriptCalls(ctx.backend)) - before, 2, 'script calls while paused: one add, one completion');
-    t.deepEqual(started, ['long'], 'nothing started while paused');
+    t.deepEqual(started, ['warm', 'long'], 'nothing started while paused');
     t.is(await producer.countQueued(), 3);
     await producer.resume();
     t.false(await producer.isPaused());
     // blockingTimeout is 30 s: only resume's markers can wake the workers this soon
-    await until(() => started.length, (n) => n === 4, { what: 'the three jobs to start after resume', timeout: 10_000 });
+    await until(() => started.length, (n) => n === 5, { what: 'the three jobs to start after resume', timeout: 10_000 });
     t.like(await producer.stats(), { paused: false, queued: 0 });
   });
 

@@ -406,7 +406,8 @@ forEachBackend((test, ctx) => {
   });
 
   test('obliterate refuses while jobs are processing, unless forced; a forced one cancels the runs', async (t) => {
-    const q = ctx.queue({ jobTimeout: 0, stallTimeout: 1200 });
+    // leases long enough that a starved event loop does not lapse them (a stall would empty processing)
+    const q = ctx.queue({ jobTimeout: 0, stallTimeout: 3000 });
     const completed = sinon.spy();
     q.on('completed', completed);
     const h = holder();

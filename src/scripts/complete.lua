@@ -18,10 +18,10 @@ for i = 4, #ARGV, 2 do
 end
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
 -- Optional keys cost one EXISTS when a queue uses none of them.
-local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'superseded', 'deadline', 'prioritized', 'control', 'groups', 'glimited' })
+local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'superseded', 'deadline', 'prioritized', 'control', 'groups', 'glimited', 'gactive' })
 present(K.committed, 'set')
 local flags, live, again, over, cut = end_runs_read(ids, tokens, o.rerun, o.superseded)
-local ended = group_end_read(live)
+local ended = group_end_read(live, o.gactive or false)
 enqueue_read(again)
 enqueue_read(cut)
 local due = claim_due(o, o.scheduled and clock() or 0)

@@ -24,7 +24,7 @@ for i = 6, #ARGV, 4 do
   delays[id] = tonumber(ARGV[i + 3])
 end
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
-local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'superseded', 'deadline', 'prioritized', 'control', 'groups', 'glimited' })
+local o = optional({ 'payload', 'rerun', 'scheduled', 'options', 'attempts', 'stalls', 'progress', 'superseded', 'deadline', 'prioritized', 'control', 'groups', 'glimited', 'gactive' })
 present(K.committed, 'set')
 local flags, live, _, ended, cut = end_runs_read(ids, tokens, false, o.superseded)
 -- Retries first; of the runs that fail for good, those with a rerun pending go again.
@@ -41,7 +41,7 @@ if o.rerun and #final > 0 then
   end
 end
 record_failure_check()
-local groups = group_end_read(live)
+local groups = group_end_read(live, o.gactive or false)
 enqueue_read(again)
 enqueue_read(retry)
 enqueue_read(cut)

@@ -192,7 +192,8 @@ local function add_jobs(ids, extra, mode, wait)
     end
   end
   if #leaving > 0 then unqueue_read(leaving) end
-  enqueue_read(joining, joiningOpts)
+  -- (schedule() below writes the wake key too: read it even when no ID joins the queue)
+  enqueue_read(#joining > 0 and joining or nil, joiningOpts)
 
   -- Writes: every key below has been read above.
   local queued, due, all = {}, {}, {}

@@ -38,7 +38,7 @@ end
 local function claim_check(o, n, rearm, processingRead, due, ending)
   if not processingRead then present(K.processing, 'zset') end
   present(K.leases, 'zset')
-  if rearm or o.scheduled then redis.call('LLEN', K.wake) end
+  if rearm or o.scheduled or o.control then redis.call('LLEN', K.wake) end
   enqueue_read(due)
   local plan = { n = n, asked = n, blocked = false }
   if #due > 0 then

@@ -13,8 +13,10 @@
 --   blocked on the wake list when work appeared where there was none. The
 --   marker is written in the same script as the push, so a worker that found
 --   nothing and then blocks cannot miss the job.
--- group_end_read(ids) / group_end(ids): runs of these IDs end: their groups
---   run one fewer, and a group held back by its concurrency takes turns again.
+-- group_end_read(ids, gactive) / group_end(groups): runs of these IDs end:
+--   their groups run one fewer, and a group held back by its concurrency
+--   takes turns again (gactive: whether that key exists, when the caller's
+--   optional() looked already).
 -- unqueue_read(ids) / unqueue(id): take a queued ID out of its waiting place.
 -- KEYS: queued wake options prioritized sequence groups gactive glimited control
 -- Keeps: an ID is in exactly one of these places while it waits.
@@ -86,9 +88,11 @@ local function group_keys_read(groups)
 end
 
 local function enqueue_read(ids, opts)
+  -- nothing to enqueue: nothing to read (nil: check the base keys all the same)
+  if ids and #ids == 0 then return end
   redis.call('LLEN', K.wake)
   redis.call('LLEN', K.queued)
-  if not ids or #ids == 0 then return end
+  if not ids then return end
   if not opts then
     if not present(K.options, 'hash') then return end
     opts = redis.call('HMGET', K.options, unpack(ids))
@@ -150,8 +154,9 @@ local function enqueue(ids, head)
 end
 
 -- Runs that end: read which of them belong to a group (only when some group runs).
-local function group_end_read(ids)
-  if #ids == 0 or not present(K.gactive, 'hash') then return {} end
+local function group_end_read(ids, gactive)
+  if gactive == nil then gactive = #ids > 0 and present(K.gactive, 'hash') end
+  if #ids == 0 or not gactive then return {} end
   local opts = present(K.options, 'hash') and redis.call('HMGET', K.options, unpack(ids)) or {}
   local groups = {}
   for i = 1, #ids do
