@@ -6,7 +6,7 @@
  */
 import type { AdapterFactory, LibName } from './harness/adapter.js';
 import { median, spread, type Spread } from './harness/util.js';
-import type { Ctx, ThroughputRun } from './harness/session.js';
+import type { Ctx, RateRun, ThroughputRun } from './harness/session.js';
 import { THROUGHPUT, idle, idleScheduled, latency, type IdleRun, type IdleScheduledRun } from './scenarios.js';
 
 export interface Plan {
@@ -43,7 +43,7 @@ export interface ThroughputResult {
   /** Delayed jobs: lateness percentiles (ms), median over the runs. */
   readonly lateness?: { p50: Spread; p99: Spread; max: Spread; min: Spread };
   /** Rate limit: the most starts in any window over all runs; the pace as a fraction of the limit, over the runs. */
-  readonly rate?: { max: number; duration: number; maxInWindow: number; maxInWindowStamped?: number; ofLimit: Spread };
+  readonly rate?: Omit<RateRun, 'ofLimit'> & { ofLimit: Spread };
 }
 
 export interface LatencyResult {
