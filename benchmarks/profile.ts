@@ -19,7 +19,8 @@ import { parseArgs } from 'node:util';
 import { startRedisServer } from '../test/helpers/redis-server.js';
 import { Admin } from './harness/admin.js';
 import { LIBS } from './libs/index.js';
-import { THROUGHPUT, latency, type Ctx } from './scenarios.js';
+import type { Ctx } from './harness/session.js';
+import { THROUGHPUT, latency } from './scenarios.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

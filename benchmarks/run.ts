@@ -31,8 +31,8 @@ const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boole
 
 const libs = args.libs ? LIBS.filter((l) => list(args.libs).includes(l.name)) : LIBS;
 const plan: Plan = args.quick
-  ? { n: 2_000, runs: 1, warmupN: 0, latencySamples: 100, latencyWarmupSamples: 0, idleMs: 3_000, scheduledJobs: 20_000, libs, only: list(args.only) }
-  : { n: 20_000, runs: 3, warmupN: 4_000, latencySamples: 1_000, latencyWarmupSamples: 100, idleMs: 10_000, scheduledJobs: 1_000_000, libs, only: list(args.only) };
+  ? { n: 2_000, runs: 1, warmupN: 0, latencySamples: 100, latencyWarmupSamples: 0, idleMs: 3_000, scheduledJobs: 20_000, rateWindows: 3, libs, only: list(args.only) }
+  : { n: 20_000, runs: 3, warmupN: 4_000, latencySamples: 1_000, latencyWarmupSamples: 100, idleMs: 10_000, scheduledJobs: 1_000_000, rateWindows: 8, libs, only: list(args.only) };
 
 function version(pkg: string): string {
   const file = new URL(`../node_modules/${pkg}/package.json`, import.meta.url);

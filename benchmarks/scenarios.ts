@@ -6,102 +6,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Adapter, AdapterFactory, BenchWorker, Feature, JobOptions, Target, WorkerOptions } from './harness/adapter.js';
-import { totalCalls, type Admin } from './harness/admin.js';
-import { chunks, hash32, inFlight, jobIds, percentile, random, withTimeout } from './harness/util.js';
-
-export interface Ctx {
-  readonly admin: Admin;
-  readonly target: Target;
-  /** Fail a run when no job finishes for this long. */
-  readonly stallMs: number;
-  /** Called around the timed part only (profile.ts uses it to profile just that). */
-  readonly probe?: { start(): Promise<void>; stop(): Promise<void> };
-}
-
-export interface ThroughputRun {
-  readonly jobs: number;
-  readonly seconds: number;
-  /** Redis commands (Lua-inner ones included) during the timed part. */
-  readonly commands: number;
-  readonly commandStats: Record<string, number>;
-  /** CPU seconds redis-server used during the timed part (scripts, commands and network I/O). */
-  readonly redisCpuSeconds: number;
-  /** used_memory per waiting job, for the scenario that leaves N jobs waiting. */
-  readonly bytesPerJob?: number;
-  /** Delayed jobs: handler start − due time (ms), for the scenario that delays them. */
-  readonly lateness?: Lateness;
-}
-
-export interface Lateness {
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-  /** Below 0: a job started before it was due. */
-  readonly min: number;
-}
-
-export interface ThroughputScenario {
-  readonly key: string;
-  readonly title: string;
-  /** Libraries without this feature are left out of the scenario. */
-  readonly needs?: Feature;
-  run(lib: AdapterFactory, ctx: Ctx, n: number): Promise<ThroughputRun>;
-}
-
-const IN_FLIGHT = 100;
-const BULK_CHUNK = 1000;
-const CONCURRENCY = 32;
-const CLOSE_TIMEOUT_MS = 15_000;
-
-/** One run of a scenario on a clean server with fresh library objects, closed whatever happens. */
-async function session<T>(lib: AdapterFactory, ctx: Ctx, fn: (a: Adapter) => Promise<T>): Promise<T> {
-  await ctx.admin.flushAll();
-  const adapter = await lib.open(ctx.target);
-  try {
-    return await fn(adapter);
-  } finally {
-    await withTimeout(adapter.close(), CLOSE_TIMEOUT_MS, `${lib.name}: closing the producer`);
-  }
-}
-
-async function withWorker<T>(a: Adapter, concurrency: number, opts: WorkerOptions | undefined, fn: (w: BenchWorker) => Promise<T>): Promise<T> {
-  const w = await a.worker(concurrency, opts);
-  try {
-    return await fn(w);
-  } finally {
-    await withTimeout(w.close(), CLOSE_TIMEOUT_MS, `${a.name}: closing the worker`);
-  }
-}
-
-/** Time `fn` and count the Redis commands it caused. */
-async function timed(ctx: Ctx, jobs: number, fn: () => Promise<unknown>): Promise<ThroughputRun> {
-  await ctx.admin.resetStats();
-  const cpu0 = await ctx.admin.cpuSeconds();
-  await ctx.probe?.start();
-  const t0 = performance.now();
-  await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  await ctx.probe?.stop();
-  const redisCpuSeconds = (await ctx.admin.cpuSeconds()) - cpu0;
-  const commandStats = await ctx.admin.commandStats();
-  return { jobs, seconds, commands: totalCalls(commandStats), commandStats, redisCpuSeconds };
-}
-
-async function addAllBulk(a: Adapter, ids: readonly string[], opts?: (id: string) => JobOptions): Promise<void> {
-  for (const chunk of chunks(ids, BULK_CHUNK)) await a.addBulk(chunk, opts);
-}
-
-async function expectWaiting(a: Adapter, n: number, what: string): Promise<void> {
-  const waiting = await a.waiting();
-  if (waiting !== n) throw new Error(`${a.name}: ${what}: ${waiting} jobs waiting, expected ${n}`);
-}
-
-/** Wait for N completions and check there were no extra (duplicate) runs. */
-async function drain(w: BenchWorker, n: number, ctx: Ctx): Promise<void> {
-  await w.done.until(n, ctx.stallMs);
-  if (w.done.count !== n) throw new Error(`${w.done.count} jobs completed, expected ${n}`);
-}
+import type { AdapterFactory } from './harness/adapter.js';
+import { totalCalls } from './harness/admin.js';
+import { BULK_CHUNK, CONCURRENCY, IN_FLIGHT, addAllBulk, drain, expectWaiting, session, timed, withWorker, type Ctx, type ThroughputScenario } from './harness/session.js';
+import { hash32, inFlight, jobIds, percentile, random } from './harness/util.js';
+import { FLOW_CONTROL } from './flow.js';
 
 function processPreAdded(concurrency: number): ThroughputScenario {
   return {
@@ -268,6 +177,7 @@ export const THROUGHPUT: readonly ThroughputScenario[] = [
   // After the plain-job scenarios, so their rows keep their place in the report.
   delayed(),
   retries(),
+  ...FLOW_CONTROL,
 ];
 
 export interface LatencyRun {

@@ -6,7 +6,8 @@
  */
 import type { AdapterFactory, LibName } from './harness/adapter.js';
 import { median, spread, type Spread } from './harness/util.js';
-import { THROUGHPUT, idle, idleScheduled, latency, type Ctx, type IdleRun, type IdleScheduledRun, type ThroughputRun } from './scenarios.js';
+import type { Ctx, RateRun, ThroughputRun } from './harness/session.js';
+import { THROUGHPUT, idle, idleScheduled, latency, type IdleRun, type IdleScheduledRun } from './scenarios.js';
 
 export interface Plan {
   readonly n: number;
@@ -18,6 +19,8 @@ export interface Plan {
   readonly idleMs: number;
   /** Scheduled (far-off) jobs the 'idle-scheduled' worker sits next to. */
   readonly scheduledJobs: number;
+  /** Windows of the rate limit a rate-limited run takes (its jobs: this × the limit). */
+  readonly rateWindows: number;
   readonly libs: readonly AdapterFactory[];
   /** Scenario keys to run (throughput keys, 'latency', 'idle', 'idle-scheduled'); all when empty. */
   readonly only: readonly string[];
@@ -39,6 +42,8 @@ export interface ThroughputResult {
   readonly bytesPerJob?: number;
   /** Delayed jobs: lateness percentiles (ms), median over the runs. */
   readonly lateness?: { p50: Spread; p99: Spread; max: Spread; min: Spread };
+  /** Rate limit: the most starts in any window over all runs; the pace as a fraction of the limit, over the runs. */
+  readonly rate?: Omit<RateRun, 'ofLimit'> & { ofLimit: Spread };
 }
 
 export interface LatencyResult {
@@ -96,6 +101,7 @@ function summarise(scenario: string, title: string, lib: LibName, runs: Throughp
   const mid = runs[rates.indexOf(median(rates))] ?? runs[0];
   const bytes = runs.map((r) => r.bytesPerJob).filter((b): b is number => b !== undefined);
   const late = runs.map((r) => r.lateness).filter((l) => l !== undefined);
+  const rate = runs.map((r) => r.rate).filter((x) => x !== undefined);
   return {
     scenario,
     title,
@@ -114,6 +120,17 @@ function summarise(scenario: string, title: string, lib: LibName, runs: Throughp
             p99: spread(late.map((l) => l.p99)),
             max: spread(late.map((l) => l.max)),
             min: spread(late.map((l) => l.min)),
+          },
+        }
+      : {}),
+    ...(rate.length
+      ? {
+          rate: {
+            max: rate[0].max,
+            duration: rate[0].duration,
+            maxInWindow: Math.max(...rate.map((x) => x.maxInWindow)),
+            ...(rate.every((x) => x.maxInWindowStamped !== undefined) ? { maxInWindowStamped: Math.max(...rate.map((x) => x.maxInWindowStamped!)) } : {}),
+            ofLimit: spread(rate.map((x) => x.ofLimit)),
           },
         }
       : {}),
@@ -136,15 +153,18 @@ export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
   for (const lib of plan.libs) {
     for (const s of THROUGHPUT.filter((t) => wanted(t.key) && (!t.needs || lib.features.includes(t.needs)))) {
       await attempt(lib.name, s.key, async () => {
-        if (plan.warmupN > 0) {
+        if (plan.warmupN > 0 && !s.jobs) {
           progress(`${lib.name} · ${s.key} · warm-up (${fmt(plan.warmupN)} jobs)`);
           await s.run(lib, ctx, plan.warmupN);
         }
         const runs: ThroughputRun[] = [];
         for (let i = 1; i <= plan.runs; i++) {
-          const r = await s.run(lib, ctx, plan.n);
+          const r = await s.run(lib, ctx, s.jobs?.(plan) ?? plan.n);
           const late = r.lateness ? ` · late p50 ${r.lateness.p50.toFixed(1)} ms, p99 ${r.lateness.p99.toFixed(1)} ms` : '';
-          progress(`${lib.name} · ${s.key} · run ${i}/${plan.runs} · ${fmt(r.jobs / r.seconds)} jobs/s · ${(r.commands / r.jobs).toFixed(2)} cmds/job${late}`);
+          const rate = r.rate
+            ? ` · most starts per ${r.rate.duration} ms ${r.rate.maxInWindow} (by its stamps ${r.rate.maxInWindowStamped ?? '–'}; limit ${r.rate.max}), pace ${r.rate.ofLimit.toFixed(3)} of the limit`
+            : '';
+          progress(`${lib.name} · ${s.key} · run ${i}/${plan.runs} · ${fmt(r.jobs / r.seconds)} jobs/s · ${(r.commands / r.jobs).toFixed(2)} cmds/job${late}${rate}`);
           runs.push(r);
         }
         results.throughput.push(summarise(s.key, s.title, lib.name, runs));

@@ -19,15 +19,21 @@ export interface Target {
   readonly url: string;
 }
 
-/** Called by every library's handler as its first statement (the latency probe). */
-export type StartHook = (id: string) => void;
+/**
+ * Called by every library's handler as its first statement (the latency probe),
+ * with the library's own record of when the job started (ms since the epoch)
+ * where it keeps one: what its rate limiter counts.
+ */
+export type StartHook = (id: string, startedAt?: number) => void;
 
 /**
  * What a library must support beyond plain jobs for a scenario to run it:
  * 'delay', a job that starts no sooner than a given time; 'retry', a job that
- * runs again (at once) after its handler failed, up to a number of runs.
+ * runs again (at once) after its handler failed, up to a number of runs;
+ * 'priority', waiting jobs start most urgent first; 'rate-limit', at most so
+ * many starts per time window across all workers of the queue.
  */
-export type Feature = 'delay' | 'retry';
+export type Feature = 'delay' | 'retry' | 'priority' | 'rate-limit';
 
 /** Per-job options, the same meaning in every library that has the feature. */
 export interface JobOptions {
@@ -35,6 +41,14 @@ export interface JobOptions {
   readonly delay?: number;
   /** runs in all, the first included, retried at once ('retry') */
   readonly attempts?: number;
+  /** 0 (most urgent) to 10 ('priority'); each library maps it onto its own scale */
+  readonly priority?: number;
+}
+
+/** At most `max` job starts per `duration` ms ('rate-limit'), in the library's own way of counting. */
+export interface RateLimit {
+  readonly max: number;
+  readonly duration: number;
 }
 
 export interface WorkerOptions {
@@ -44,6 +58,8 @@ export interface WorkerOptions {
   readonly fail?: (id: string) => boolean;
   /** Delayed jobs will be added: a library that only runs them with a setting turns it on. */
   readonly delayed?: boolean;
+  /** The queue's rate limit, set up by this worker as the library has it. */
+  readonly rateLimit?: RateLimit;
 }
 
 /** The error a handler throws when WorkerOptions.fail says so. */
@@ -54,12 +70,12 @@ export class PlannedFailure extends Error {
 }
 
 /** The handler every adapter runs: the probe, then a planned failure or nothing. */
-export function benchHandler(opts: WorkerOptions | undefined): (id: string) => void {
+export function benchHandler(opts: WorkerOptions | undefined): (id: string, startedAt?: number) => void {
   const onStart = opts?.onStart;
   const fail = opts?.fail;
-  if (!fail) return (id) => onStart?.(id);
-  return (id) => {
-    onStart?.(id);
+  if (!fail) return (id, startedAt) => onStart?.(id, startedAt);
+  return (id, startedAt) => {
+    onStart?.(id, startedAt);
     if (fail(id)) throw new PlannedFailure(id);
   };
 }
@@ -96,7 +112,7 @@ export interface AdapterFactory {
 
 /** For an adapter without the features: refuse options rather than silently ignore them. */
 export function noOptions(name: LibName, opts: JobOptions | undefined): void {
-  if (opts && (opts.delay !== undefined || opts.attempts !== undefined)) throw new Error(`${name} has no job options`);
+  if (opts && (opts.delay !== undefined || opts.attempts !== undefined || opts.priority !== undefined)) throw new Error(`${name} has no job options`);
 }
 
 /** Every adapter uses the same queue name, so keys only differ by library prefix. */

@@ -13,9 +13,18 @@ export class Completions {
   count = 0;
   private failure?: Error;
   private waiters: Array<{ n: number; resolve(): void; reject(err: Error): void }> = [];
+  private sums: Completions[] = [];
+
+  /** Several workers' completions counted as one, to wait for "N done" over them all. */
+  static sum(parts: readonly Completions[]): Completions {
+    const total = new Completions();
+    for (const p of parts) p.sums.push(total);
+    return total;
+  }
 
   add(k = 1): void {
     this.count += k;
+    for (const s of this.sums) s.add(k);
     if (this.waiters.length === 0) return;
     this.waiters = this.waiters.filter((w) => {
       if (this.count < w.n) return true;
@@ -27,6 +36,7 @@ export class Completions {
   /** The library reported an error (a failed no-op job, a connection error): the run is void. */
   fail(err: unknown): void {
     this.failure ??= err instanceof Error ? err : new Error(String(err));
+    for (const s of this.sums) s.fail(err);
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(this.failure);

@@ -27,6 +27,7 @@ function settings(target: Target, isWorker: boolean, delayed = false): BeeQueue.
 }
 
 async function worker(target: Target, concurrency: number, opts?: WorkerOptions): Promise<BenchWorker> {
+  if (opts?.rateLimit) throw new Error('bee has no rate limit');
   const q = new BeeQueue(QUEUE_NAME, settings(target, true, opts?.delayed));
   // 'failed' comes after every failed run (a retried one emits 'retrying' too): only
   // a job whose status is 'failed' failed for good and voids the run.
@@ -56,6 +57,7 @@ export const bee: AdapterFactory = {
     await producer.ready();
     // retries(n) is runs after the first, retried at once (no backoff strategy set).
     const job = (id: string, opts?: JobOptions) => {
+      if (opts?.priority !== undefined) throw new Error('bee has no priorities');
       const j = producer.createJob({}).setId(id);
       if (opts?.delay) j.delayUntil(Date.now() + opts.delay);
       if (opts?.attempts !== undefined) j.retries(opts.attempts - 1);

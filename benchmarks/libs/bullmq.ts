@@ -11,10 +11,19 @@ import { Completions } from '../harness/completions.js';
 
 const JOB_NAME = 'job';
 
-/** The job's options: its ID, and delay/attempts only when asked (no backoff: retried at once). */
+/**
+ * The job's options: its ID, and delay/attempts/priority only when asked (no
+ * backoff: retried at once). BullMQ's priority 0 means none and 1 is the most
+ * urgent, so ours p is its p + 1: every job of a priority run is prioritized.
+ */
 function jobOpts(id: string, opts?: JobOptions): JobsOptions {
   if (!opts) return { jobId: id };
-  return { jobId: id, ...(opts.delay !== undefined ? { delay: opts.delay } : {}), ...(opts.attempts !== undefined ? { attempts: opts.attempts } : {}) };
+  return {
+    jobId: id,
+    ...(opts.delay !== undefined ? { delay: opts.delay } : {}),
+    ...(opts.attempts !== undefined ? { attempts: opts.attempts } : {}),
+    ...(opts.priority !== undefined ? { priority: opts.priority + 1 } : {}),
+  };
 }
 
 async function worker(target: Target, concurrency: number, opts?: WorkerOptions): Promise<BenchWorker> {
@@ -22,13 +31,15 @@ async function worker(target: Target, concurrency: number, opts?: WorkerOptions)
   const w = new Worker(
     QUEUE_NAME,
     async (job) => {
-      handler(job.id!);
+      handler(job.id!, job.processedOn);
     },
     {
       // Workers must not give up on blocking commands: BullMQ refuses otherwise.
       connection: { host: target.host, port: target.port, maxRetriesPerRequest: null },
       concurrency,
       autorun: false,
+      // BullMQ's limiter: one counter per queue that every worker shares, reset every `duration` ms (a fixed window).
+      ...(opts?.rateLimit ? { limiter: { max: opts.rateLimit.max, duration: opts.rateLimit.duration } } : {}),
     },
   );
   // 'failed' comes after every failed run, retried or not: only a job out of attempts voids the run
@@ -50,7 +61,7 @@ async function worker(target: Target, concurrency: number, opts?: WorkerOptions)
 
 export const bullmq: AdapterFactory = {
   name: 'bullmq',
-  features: ['delay', 'retry'],
+  features: ['delay', 'retry', 'priority', 'rate-limit'],
   async open(target): Promise<Adapter> {
     const queue = new Queue(QUEUE_NAME, {
       connection: { host: target.host, port: target.port },

@@ -17,20 +17,22 @@ async function connected(q: Queue): Promise<void> {
 
 /** Options only when there are some, so plain jobs take the plain path. */
 function job(id: string, opts?: JobOptions): Job {
-  return opts ? new Job(id, undefined, { delay: opts.delay, attempts: opts.attempts }) : new Job(id);
+  return opts ? new Job(id, undefined, { delay: opts.delay, attempts: opts.attempts, priority: opts.priority }) : new Job(id);
 }
 
 async function worker(target: Target, concurrency: number, opts?: WorkerOptions): Promise<BenchWorker> {
-  const q = createQueue(QUEUE_NAME, { redis: target.url, concurrency, jobTimeout: 0 });
+  const q = createQueue(QUEUE_NAME, { redis: target.url, concurrency, jobTimeout: 0, ...(opts?.rateLimit ? { rateLimit: opts.rateLimit } : {}) });
   // 'failed' is a failure for good here; a run that will be retried emits 'retrying'.
   const done = new Completions().follow(q, { completed: 'completed', failed: 'failed' });
   await connected(q);
+  // The rateLimit option is set as the queue connects: make sure it is in place before the timed part.
+  if (opts?.rateLimit && (await q.getRateLimit())?.max !== opts.rateLimit.max) throw new Error('convoy: the rateLimit option was not set');
   const handler = benchHandler(opts);
   return {
     done,
     run: () =>
       q.process(async (job: ActiveJob) => {
-        handler(job.id);
+        handler(job.id, job.startedAt);
       }),
     close: () => q.close(),
   };
@@ -38,7 +40,7 @@ async function worker(target: Target, concurrency: number, opts?: WorkerOptions)
 
 export const convoy: AdapterFactory = {
   name: 'convoy',
-  features: ['delay', 'retry'],
+  features: ['delay', 'retry', 'priority', 'rate-limit'],
   async open(target): Promise<Adapter> {
     const producer = createQueue(QUEUE_NAME, { redis: target.url });
     await connected(producer);

@@ -189,7 +189,7 @@ function factory(name: 'raw' | 'raw-batched', batched: boolean): AdapterFactory 
         },
         waiting: async () => Number(await client.sendCommand(['LLEN', KEYS.queued])),
         worker: async (concurrency, opts) => {
-          if (opts?.fail || opts?.delayed) throw new Error(`${name} has no retries or delays`);
+          if (opts?.fail || opts?.delayed || opts?.rateLimit) throw new Error(`${name} has no retries, delays or rate limit`);
           const [c, b] = await Promise.all([connect(target.url), connect(target.url)]);
           return new RawWorker(c, b, shas, concurrency, batched, opts?.onStart);
         },
