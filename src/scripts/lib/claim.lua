@@ -135,8 +135,13 @@ local function claim_pop(o, plan, due)
     local rows = redis.call('ZPOPMIN', K.prioritized, n - #ids)
     for i = 1, #rows, 2 do ids[#ids + 1] = rows[i] end
   end
-  local _, token = clock()
-  plan.token = token
+  -- the claim's token, read here only when groups or the rate limit log starts with it
+  local token
+  if (#ids < n and o.groups) or plan.rate then
+    local _, t = clock()
+    token = t
+    plan.token = t
+  end
   if #ids < n and o.groups then
     for _, id in ipairs(claim_groups(plan, n - #ids, token)) do ids[#ids + 1] = id end
   end
