@@ -32,9 +32,12 @@ export class FlowControl {
 
   async resume(): Promise<void> {
     this.assertOpen('resume');
-    // markers wait a little for workers on their way to wait for them
-    const keep = Math.ceil(this.host.options.blockingTimeout * 1000) + this.host.options.commandTimeout;
-    await this.host.run('resume', [String(keep)], 'resuming the queue');
+    await this.host.run('resume', [this.markerLife()], 'resuming the queue');
+  }
+
+  /** How long (ms) markers wait for workers still on their way to wait for them. */
+  private markerLife(): string {
+    return String(Math.ceil(this.host.options.blockingTimeout * 1000) + this.host.options.commandTimeout);
   }
 
   async isPaused(): Promise<boolean> {
@@ -69,7 +72,7 @@ export class FlowControl {
   }
 
   private async set(call: string, pairs: string[]): Promise<void> {
-    await this.host.run('setControl', pairs, call);
+    await this.host.run('setControl', [this.markerLife(), ...pairs], call);
   }
 
   private async read(fields: readonly string[]): Promise<Array<number | null>> {

@@ -202,8 +202,10 @@ export class Worker {
         }
         const held = this.heldUntil - Date.now();
         if (held > 0) {
-          // at most one claim per window: sleep it out
-          await sleep(held, this.stopper.signal);
+          // at most one claim per window: wait it out, on the resume list,
+          // where a changed (raised, lifted) limit leaves a marker
+          await connection.waitPop(keys.resume, held / 1000 + 0.25, this.stopper.signal, { ms: held, onLateMarker: () => undefined });
+          this.heldUntil = 0;
           skipClaim = false;
           continue;
         }
@@ -256,17 +258,16 @@ export class Worker {
   }
 
   /**
-   * Paused: block until resume() leaves a marker. A wait that ends without one
-   * asks whether the queue is still paused (a marker taken by another worker),
-   * which is not a claim.
+   * Paused: block until resume() (or a change of the flow control) leaves a
+   * marker, then ask whether the queue is still paused (which is not a
+   * claim); a wait that ends without a marker asks too (another worker may
+   * have taken it).
    */
   private async waitForResume(): Promise<void> {
     const { keys, options, connection } = this.host;
-    const marker = await connection.waitPop(keys.resume, options.blockingTimeout, this.stopper.signal);
-    if (marker !== null || !this.running) {
-      this.paused = false;
-      return;
-    }
+    await connection.waitPop(keys.resume, options.blockingTimeout, this.stopper.signal);
+    if (!this.running) return;
+    // a marker may be a change of limits, and a wait may end without one: ask (not a claim)
     const paused = await this.host.command(['HGET', keys.control, 'paused'], 'checking whether the queue is paused');
     this.paused = String(paused) === '1';
   }

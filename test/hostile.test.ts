@@ -531,7 +531,7 @@ forEachBackend((test, ctx) => {
     ['add', ['supersede', 'debounce', '1000', '4', 'a', 'c', 's', 'fresh', '1', '1', '{"p":2}', '{"attempts":2}', '100', '4', 'debounce', '', '300'], 'supersede, debounce'],
     ['add', ['ignore', 'replace', '', '2', 'a', 's', '2', '1', '{"p":3}', '', '', '2', '', '', '50', '1', '', 'rerun', ''], 'replace'],
     ['add', ['ignore', 'ignore', '', '2', 'p1', 'g1', '2', '1', '', '{"priority":3}', '', '2', '', '{"group":"g"}', ''], 'a prioritized and a grouped job'],
-    ['setControl', ['concurrency', '2', 'gconcurrency', '1', 'max', '10', 'duration', '1000']],
+    ['setControl', ['1000', 'concurrency', '2', 'gconcurrency', '1', 'max', '10', 'duration', '1000']],
     ['pause', []],
     ['resume', ['1000']],
     ['release', ['500', 'c', TOKEN], 'with a RateLimitError wait'],
