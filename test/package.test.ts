@@ -58,6 +58,8 @@ test.serial('the tarball holds what users need and nothing else', (t) => {
   t.true(modules.includes('index') && modules.includes('queue') && modules.length >= 10, modules.join(' '));
   // The sandbox's entry runs on its own (in a thread or child process): it must be built.
   t.true(modules.includes('sandbox/child') && modules.includes('sandbox/pool'), modules.join(' '));
+  // The subpath export convoy-queue/tasks.
+  t.true(modules.includes('tasks/index'), modules.join(' '));
   const expected = new Set(['package.json', 'README.md', 'LICENSE', 'dist/config/default.json']);
   for (const m of modules) {
     for (const suffix of ['.js', '.js.map', '.d.ts', '.d.ts.map']) expected.add(`dist/src/${m}${suffix}`);
@@ -128,9 +130,14 @@ test.serial('the installed package runs: its errors, and stack traces into sourc
     "import Convoy, { Job, createQueue, InvalidOptionError, InvalidJobIdError } from 'convoy-queue';",
     "try { createQueue('q', { concurrncy: 4 }); } catch (e) { console.log(e instanceof InvalidOptionError, e.message); }",
     'try { new Job(Number.NaN); } catch (e) { console.log(e instanceof InvalidJobIdError, e instanceof Convoy.errors.ConvoyError); console.log(e.stack); }',
+    "const { createTaskQueue, UnknownTaskError } = await import('convoy-queue/tasks');",
+    "const tasks = createTaskQueue('q', { redis: 'redis://127.0.0.1:1' });",
+    "try { tasks.call('nope'); } catch (e) { console.error(e instanceof UnknownTaskError, e instanceof Convoy.errors.UnrecoverableError); }",
+    'await tasks.close();',
   ].join('\n');
   const result = await exec(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], consumer);
   t.is(result.code, 0, result.stderr);
+  t.regex(result.stderr, /^true true$/m, 'convoy-queue/tasks loads from the package, its errors are the core\'s');
   const [first, second, ...stack] = result.stdout.trim().split('\n');
   t.is(first, 'true unknown option `concurrncy`; did you mean `concurrency`?');
   t.is(second, 'true true');

@@ -1,0 +1,479 @@
+/**
+ * Ivy's tasks on a convoy queue: functions registered by name on producers and
+ * consumers alike, called from a producer as if they were local
+ * (`delayedCall`), run on a consumer (`listen`), their outcome sent back over
+ * the notifier (notifier.ts). A call is a job `{ task, arguments }` whose ID is
+ * the task name and a hash of its arguments: overlapping calls with equal
+ * arguments share one run and its result. Reaches the core only through its
+ * public API.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
+import createDebug from 'debug';
+import {
+  AlreadyProcessingError,
+  InvalidArgumentError,
+  InvalidOptionError,
+  Job,
+  QueueClosedError,
+  createQueue,
+  type ActiveJob,
+  type Backoff,
+  type JobOptions,
+  type Queue,
+  type QueueOptions,
+} from '../index.js';
+import { canonicalJson } from './canonical.js';
+import { Notifier, remoteError, type Outcome } from './notifier.js';
+import { RemoteJobError } from './remote.js';
+import { TaskTimeoutError, UnknownTaskError } from './errors.js';
+
+const log = createDebug('convoy:tasks');
+
+/** A task: an async (or plain) function of JSON arguments, or a Node-style one (`{ callback: true }`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskFunction = (...args: any[]) => unknown;
+
+/** A Node-style callback: `(err)` or `(null, ...results)`. */
+export type TaskCallback = (err: Error | null, ...results: unknown[]) => void;
+
+export interface TaskOptions {
+  /**
+   * The task's name, unique per task queue; "package.module.function" reads well.
+   * @default the function's name (an anonymous function needs one)
+   */
+  name?: string;
+  /**
+   * The task is Node-style: its last argument is a callback `(err, ...results)`,
+   * and its result is the array `results` (Ivy's task result). Told by this
+   * option, never guessed from `fn.length`.
+   * @default false: the result is what the function returns (or resolves)
+   */
+  callback?: boolean;
+  /**
+   * Calls with equal arguments that overlap share one run and all get its
+   * result; false: every call runs on its own.
+   * @default true
+   */
+  unique?: boolean;
+  /**
+   * Runs allowed in all, the first included.
+   * @default 1
+   */
+  attempts?: number;
+  /**
+   * Each run's time limit in ms (0 = none).
+   * @default the queue's jobTimeout
+   */
+  timeout?: number;
+  /**
+   * Delay before each retry.
+   * @default 0
+   */
+  backoff?: Backoff;
+  /**
+   * 0 to 1,000,000: lower runs first.
+   * @default 0
+   */
+  priority?: number;
+}
+
+const TASK_OPTION_KEYS: ReadonlyArray<keyof TaskOptions> = ['name', 'callback', 'unique', 'attempts', 'timeout', 'backoff', 'priority'];
+
+export interface TaskQueueOptions extends QueueOptions {
+  /**
+   * ms between a producer's reads of the kept outcomes of its calls still
+   * waiting: the fallback for a missed notification (a subscriber that lost
+   * its connection also reads them as soon as it is back).
+   * @default 5000
+   */
+  fallbackInterval?: number;
+}
+
+/** Options of one call (`callWith`). */
+export interface CallOptions {
+  /**
+   * Reject with a TaskTimeoutError when no result came within this many ms
+   * (the task itself goes on).
+   * @default none: wait as long as it takes
+   */
+  timeout?: number;
+}
+
+/**
+ * Ivy's task statuses: `scheduled` (waiting in the queue, or for a retry),
+ * `running`, `errored` (failed for good), `successful` (done on the consumer,
+ * outcome published) and `done` (successful, and a producer got it).
+ */
+export type TaskStatus = 'scheduled' | 'running' | 'errored' | 'successful' | 'done';
+
+/** A call: its job ID (for `status`) and its result. */
+export interface TaskCall<R = unknown> {
+  id: string;
+  result: Promise<R>;
+}
+
+/** The job payload of a call. */
+export interface TaskPayload {
+  task: string;
+  arguments: unknown[];
+}
+
+interface Task {
+  readonly fn: TaskFunction;
+  readonly name: string;
+  readonly callback: boolean;
+  readonly unique: boolean;
+  readonly jobOptions: JobOptions | undefined;
+}
+
+interface Waiter {
+  resolve(outcome: Outcome): void;
+  reject(err: Error): void;
+}
+
+/** The calls of one producer waiting for one ID: one subscription between them. */
+interface Wait {
+  /** Kept outcomes written since then (Redis clock ms) are this wait's: see JUST_FINISHED_MS. */
+  readonly since: number;
+  readonly waiters: Set<Waiter>;
+  /** Subscribed: resolves with the function that unsubscribes. */
+  readonly ready: Promise<() => Promise<void>>;
+}
+
+/**
+ * The fallback takes an outcome kept up to this long before a call as the
+ * call's: a run that "just finished" (it also covers the clock estimate's error).
+ */
+const JUST_FINISHED_MS = 1000;
+/** IDs per fallback read. */
+const CHECK_BATCH = 1000;
+const HASH_CHARS = 32;
+
+export class TaskQueue extends EventEmitter {
+  readonly name: string;
+  /** The core queue the calls are added to (a consumer runs them on a second queue object, made by listen). */
+  readonly queue: Queue<TaskPayload>;
+  private readonly queueOptions: QueueOptions;
+  private readonly fallbackInterval: number;
+  private readonly byName = new Map<string, Task>();
+  private readonly byFn = new Map<TaskFunction, Task>();
+  private readonly waits = new Map<string, Wait>();
+  private readonly notifying = new Set<Promise<void>>();
+  private readonly notifier: Notifier;
+  private consumer?: Queue<TaskPayload>;
+  private checkTimer?: NodeJS.Timeout;
+  private closing?: Promise<void>;
+
+  constructor(name: string, options: TaskQueueOptions = {}) {
+    super();
+    const { fallbackInterval = 5000, ...queueOptions } = options ?? {};
+    if (typeof fallbackInterval !== 'number' || !(fallbackInterval >= 10 && fallbackInterval <= 2 ** 31 - 1)) {
+      throw new InvalidOptionError(`task queue option \`fallbackInterval\` must be ms from 10 to 2^31 - 1, got ${show(fallbackInterval)}`);
+    }
+    this.fallbackInterval = fallbackInterval;
+    this.queueOptions = queueOptions;
+    this.queue = createQueue<TaskPayload>(name, queueOptions);
+    this.name = this.queue.name;
+    this.queue.on('error', (err) => this.onError(err, 'the queue'));
+    this.notifier = new Notifier(
+      this.queue.options.redis,
+      `${this.queue.options.prefix}:{${this.name}}`,
+      (err, what) => this.onError(err, what),
+      () => void this.check(),
+    );
+  }
+
+  /**
+   * Register `fn` as a task, on producers and consumers alike. Registering the
+   * same function under the same name again does nothing; another function
+   * under a name taken, or one function under two names, throws.
+   */
+  registerTask(fn: TaskFunction, options: TaskOptions = {}): void {
+    this.assertOpen('registerTask');
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`registerTask takes a function, got ${show(fn)}`);
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`registerTask takes options as an object, got ${show(options)}`);
+    for (const key of Object.keys(options)) {
+      if (!(TASK_OPTION_KEYS as readonly string[]).includes(key)) throw new InvalidOptionError(`unknown task option \`${key}\`; the options are ${TASK_OPTION_KEYS.join(', ')}`);
+    }
+    const { name = fn.name, callback = false, unique = true, attempts, timeout, backoff, priority } = options;
+    if (typeof name !== 'string' || name === '') {
+      throw new InvalidArgumentError(`registerTask needs a name for an anonymous function: registerTask(fn, { name: 'package.task' }); got ${show(options.name)}`);
+    }
+    for (const [key, value] of Object.entries({ callback, unique })) {
+      if (typeof value !== 'boolean') throw new InvalidOptionError(`task option \`${key}\` must be a boolean, got ${show(value)}`);
+    }
+    const given = Object.entries({ attempts, timeout, backoff, priority }).filter(([, v]) => v !== undefined);
+    const jobOptions = given.length ? (Object.fromEntries(given) as JobOptions) : undefined;
+    // The longest ID a call can have, with these options: a bad name or option is refused now.
+    new Job(`${name}:${'0'.repeat(Math.max(HASH_CHARS, 36))}`, undefined, jobOptions);
+    const taken = this.byName.get(name);
+    if (taken?.fn === fn) return;
+    if (taken) throw new InvalidArgumentError(`task name ${JSON.stringify(name)} is already registered on task queue ${JSON.stringify(this.name)} with another function`);
+    const other = this.byFn.get(fn);
+    if (other) throw new InvalidArgumentError(`this function is already registered as task ${JSON.stringify(other.name)}`);
+    const task: Task = { fn, name, callback, unique, jobOptions };
+    this.byName.set(name, task);
+    this.byFn.set(fn, task);
+  }
+
+  /**
+   * Call a task (by name or function) with JSON arguments; resolves with its
+   * result, rejects with a RemoteJobError when it failed for good. With a
+   * function as the last argument, that is a Node-style callback instead:
+   * `(err)` or `(null, result)`, and for a `callback` task `(null, ...results)`.
+   * (A function can never be a task argument, so the last one is unambiguous.)
+   */
+  delayedCall(task: string | TaskFunction, ...args: [...args: unknown[], callback: TaskCallback]): void;
+  delayedCall<R = unknown>(task: string | TaskFunction, ...args: unknown[]): Promise<R>;
+  delayedCall(task: string | TaskFunction, ...args: unknown[]): Promise<unknown> | void {
+    return this.invoke({}, task, args);
+  }
+
+  /** delayedCall with options for this call: `callWith({ timeout: 5000 }, 'pkg.task', ...args)`. */
+  callWith(options: CallOptions, task: string | TaskFunction, ...args: [...args: unknown[], callback: TaskCallback]): void;
+  callWith<R = unknown>(options: CallOptions, task: string | TaskFunction, ...args: unknown[]): Promise<R>;
+  callWith(options: CallOptions, task: string | TaskFunction, ...args: unknown[]): Promise<unknown> | void {
+    return this.invoke(options, task, args);
+  }
+
+  /**
+   * Call a task and get its job ID at once (for `status`) beside its result.
+   * Throws at once for a task not registered or arguments JSON would change.
+   */
+  call<R = unknown>(task: string | TaskFunction, ...args: unknown[]): TaskCall<R> {
+    return this.start<R>({}, task, args);
+  }
+
+  /**
+   * Where a call is (Ivy's task status), by its job ID; null for an ID this
+   * task queue neither holds nor kept an outcome of (unknown, or an outcome
+   * older than an hour).
+   */
+  async status(id: string): Promise<TaskStatus | null> {
+    this.assertOpen('status');
+    if (typeof id !== 'string' || id === '') throw new InvalidArgumentError(`status takes a call's job ID, got ${show(id)}`);
+    const info = await this.queue.getJob(id);
+    if (info) return info.state === 'processing' ? 'running' : info.state === 'failed' ? 'errored' : 'scheduled';
+    const kept = await this.notifier.kept(id);
+    if (!kept) return null;
+    return kept.failed ? 'errored' : kept.done ? 'done' : 'successful';
+  }
+
+  /**
+   * Run the registered tasks' calls, up to `concurrency` at a time, and send
+   * their outcomes back to the producers. A call of a task not registered here
+   * fails for good with an UnknownTaskError (its failure record names the task).
+   */
+  async listen(options: { concurrency?: number } = {}): Promise<void> {
+    this.assertOpen('listen');
+    if (this.consumer) throw new AlreadyProcessingError(`task queue ${JSON.stringify(this.name)} is already listening`);
+    const { concurrency, ...rest } = options ?? {};
+    const unknown = Object.keys(rest);
+    if (unknown.length) throw new InvalidOptionError(`unknown listen option \`${unknown[0]}\`; the option is concurrency`);
+    const consumer = createQueue<TaskPayload>(this.name, concurrency === undefined ? this.queueOptions : { ...this.queueOptions, concurrency });
+    this.consumer = consumer;
+    consumer.on('error', (err) => this.onError(err, 'the consumer'));
+    consumer.on('completed', (job, result) => this.notify(job.id, { r: result }));
+    consumer.on('failed', (job, err) => this.notify(job.id, { e: remoteError(err) }));
+    consumer.process((job) => this.run(job));
+  }
+
+  /**
+   * Stop listening (running tasks finish and their producers are notified),
+   * reject the calls still waiting with a QueueClosedError, and let go of the
+   * connections.
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.checkTimer);
+      await Promise.allSettled([this.consumer?.close(options), this.queue.close(options)]);
+      while (this.notifying.size) await Promise.allSettled([...this.notifying]);
+      const closed = new QueueClosedError(`task queue ${JSON.stringify(this.name)} closed before the result came`);
+      for (const [id, wait] of [...this.waits]) this.settle(id, wait, (w) => w.reject(closed));
+      await this.notifier.close();
+    })();
+    return this.closing;
+  }
+
+  // ---- producer
+
+  private invoke(options: CallOptions, task: string | TaskFunction, args: unknown[]): Promise<unknown> | void {
+    const callback = typeof args.at(-1) === 'function' ? (args.pop() as TaskCallback) : undefined;
+    let call: TaskCall;
+    try {
+      call = this.start(options, task, args);
+    } catch (err) {
+      if (!callback) return Promise.reject(err as Error);
+      process.nextTick(() => callback(err as Error));
+      return;
+    }
+    if (!callback) return call.result;
+    const spread = this.lookup(task).callback;
+    call.result.then(
+      (result) => process.nextTick(() => (spread ? callback(null, ...(result as unknown[])) : callback(null, result))),
+      (err: Error) => process.nextTick(() => callback(err)),
+    );
+  }
+
+  private start<R>(options: CallOptions, target: string | TaskFunction, args: unknown[]): TaskCall<R> {
+    this.assertOpen('delayedCall');
+    const timeout = checkCallOptions(options);
+    const task = this.lookup(target);
+    const canonical = canonicalJson(args);
+    const id = task.unique ? `${task.name}:${createHash('sha256').update(canonical).digest('hex').slice(0, HASH_CHARS)}` : `${task.name}:${randomUUID()}`;
+    const job = new Job<TaskPayload>(id, { task: task.name, arguments: args }, task.jobOptions);
+    const { wait, waiter, outcome } = this.join(id);
+    const result = (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      if (timeout !== undefined) {
+        timer = setTimeout(() => waiter.reject(new TaskTimeoutError(`task call ${id} had no result within ${timeout} ms (the task goes on)`)), timeout);
+      }
+      try {
+        // Subscribed before the add: whichever run this call joins, its outcome is published after.
+        await wait.ready;
+        await this.queue.addJob(job);
+        const o = await outcome;
+        if ('e' in o) throw new RemoteJobError(id, o.e);
+        return o.r as R;
+      } finally {
+        clearTimeout(timer);
+        this.leave(id, wait, waiter);
+      }
+    })();
+    return { id, result };
+  }
+
+  private lookup(target: string | TaskFunction): Task {
+    if (typeof target !== 'string' && typeof target !== 'function') {
+      throw new InvalidArgumentError(`a task is called by its name or function, got ${show(target)}`);
+    }
+    const task = typeof target === 'string' ? this.byName.get(target) : this.byFn.get(target);
+    if (!task) {
+      const what = typeof target === 'string' ? JSON.stringify(target) : `function ${target.name || '(anonymous)'}`;
+      throw new UnknownTaskError(`task ${what} is not registered on task queue ${JSON.stringify(this.name)}: register it with registerTask, on producers and consumers alike`);
+    }
+    return task;
+  }
+
+  /** This call's place among the calls waiting for `id` (subscribing for the first of them). */
+  private join(id: string): { wait: Wait; waiter: Waiter; outcome: Promise<Outcome> } {
+    let wait = this.waits.get(id);
+    if (!wait) {
+      const ready = this.notifier.watch(id, (o) => this.settle(id, this.waits.get(id), (w) => w.resolve(o), true));
+      ready.catch(() => undefined); // the calls waiting on it reject with it
+      wait = { since: this.notifier.redisNow() - JUST_FINISHED_MS, waiters: new Set(), ready };
+      this.waits.set(id, wait);
+      this.checkTimer ??= setInterval(() => void this.check(), this.fallbackInterval).unref();
+    }
+    let waiter!: Waiter;
+    const outcome = new Promise<Outcome>((resolve, reject) => (waiter = { resolve, reject }));
+    outcome.catch(() => undefined); // a timeout may come before the call awaits it
+    wait.waiters.add(waiter);
+    return { wait, waiter, outcome };
+  }
+
+  /** End every call waiting for `id`: they got its outcome (`received`), or the queue closed. */
+  private settle(id: string, wait: Wait | undefined, end: (w: Waiter) => void, received = false): void {
+    if (!wait || this.waits.get(id) !== wait) return;
+    this.waits.delete(id);
+    for (const w of wait.waiters) end(w);
+    this.unsubscribe(wait);
+    if (received) this.notifier.markDone(id).catch((err) => this.onError(err, `marking ${id} done`));
+  }
+
+  private leave(id: string, wait: Wait, waiter: Waiter): void {
+    wait.waiters.delete(waiter);
+    if (wait.waiters.size === 0 && this.waits.get(id) === wait) {
+      this.waits.delete(id);
+      this.unsubscribe(wait);
+    }
+  }
+
+  private unsubscribe(wait: Wait): void {
+    if (this.waits.size === 0) {
+      clearInterval(this.checkTimer);
+      this.checkTimer = undefined;
+    }
+    wait.ready.then(
+      (stop) => stop().catch((err) => this.onError(err, 'unsubscribing')),
+      () => undefined,
+    );
+  }
+
+  /** The fallback: outcomes kept for the calls waiting, written since they began, end them. */
+  private async check(): Promise<void> {
+    const ids = [...this.waits.keys()];
+    if (!ids.length) return;
+    try {
+      for (let i = 0; i < ids.length; i += CHECK_BATCH) {
+        const found = await this.notifier.check(ids.slice(i, i + CHECK_BATCH));
+        for (const [id, { outcome, at }] of found) {
+          const wait = this.waits.get(id);
+          if (wait && at >= wait.since) {
+            log('%s: %s: outcome read from the kept record (its notification was missed)', this.name, id);
+            this.settle(id, wait, (w) => w.resolve(outcome), true);
+          }
+        }
+      }
+    } catch (err) {
+      this.onError(err, 'reading kept outcomes');
+    }
+  }
+
+  // ---- consumer
+
+  private async run(job: ActiveJob<TaskPayload>): Promise<unknown> {
+    const { task: name, arguments: args } = (job.payload ?? {}) as Partial<TaskPayload>;
+    const task = typeof name === 'string' ? this.byName.get(name) : undefined;
+    if (!task || !Array.isArray(args)) {
+      throw new UnknownTaskError(
+        task
+          ? `job ${job.id} is not a task call (no arguments array)`
+          : `task ${JSON.stringify(name)} is not registered on this consumer of task queue ${JSON.stringify(this.name)} (job ${job.id}): register it with registerTask`,
+      );
+    }
+    if (!task.callback) return await task.fn(...args);
+    return new Promise((resolve, reject) => {
+      task.fn(...args, (err: unknown, ...results: unknown[]) => (err ? reject(err) : resolve(results)));
+    });
+  }
+
+  private notify(id: string, outcome: Outcome): void {
+    const sent = this.notifier.publish(id, outcome).catch((err) => this.onError(err, `notifying the producers of ${id}`));
+    this.notifying.add(sent);
+    void sent.finally(() => this.notifying.delete(sent));
+  }
+
+  private assertOpen(call: string): void {
+    if (this.closing) throw new QueueClosedError(`task queue ${JSON.stringify(this.name)} is closed; ${call}() cannot run after close()`);
+  }
+
+  /** Background errors go to 'error' listeners; without one they are only logged. */
+  private onError(err: unknown, what: string): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    log('%s: %s: %s', this.name, what, error.message);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+}
+
+function checkCallOptions(options: CallOptions): number | undefined {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`callWith takes options as an object, got ${show(options)}`);
+  const { timeout, ...rest } = options;
+  const unknown = Object.keys(rest);
+  if (unknown.length) throw new InvalidOptionError(`unknown call option \`${unknown[0]}\`; the option is timeout`);
+  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0 && timeout <= 2 ** 31 - 1))) {
+    throw new InvalidOptionError(`call option \`timeout\` must be ms from 1 to 2^31 - 1, got ${show(timeout)}`);
+  }
+  return timeout;
+}
+
+function show(value: unknown): string {
+  return inspect(value, { depth: 1, breakLength: Infinity });
+}
+
+/** A task queue named `name` (a convoy queue of that name holds its calls). */
+export function createTaskQueue(name: string, options?: TaskQueueOptions): TaskQueue {
+  return new TaskQueue(name, options);
+}
