@@ -26,7 +26,10 @@ export interface AnalysisContext {
   modes?: Map<number, string>;
   /** the removeJob calls on this queue */
   removes?: RemoveLine[];
-  /** the workers' 'completed' ('c'), 'failed' ('f') and 'retrying' ('r') event lines for this queue */
+  /**
+   * the workers' 'completed' ('c'), 'failed' ('f'), 'retrying' ('r') and
+   * 'stalled' ('st') event lines for this queue
+   */
   events?: WorkerEventLine[];
   /**
    * IDs whose failure record after the drain is a StalledError: their last
@@ -229,6 +232,9 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   const reports = groupBy((ctx.events ?? []).filter((l) => (l.e === 'c' || l.e === 'f' || l.e === 'r') && l.k), (l) => `${l.pid}:${l.k}`);
   const addsById = groupBy(adds, (a) => a.id);
   const stalledFailed = ctx.stalledFailed ?? new Set<string>();
+  /** per ID, the stall recoveries that named it (each may have failed it for good: its stallLimit) */
+  const stallsById = new Map<string, number>();
+  for (const l of ctx.events ?? []) if (l.e === 'st') for (const id of l.ids ?? []) stallsById.set(id, (stallsById.get(id) ?? 0) + 1);
 
   /** an add whose outcome asks for a run after it: queued, scheduled, committed, or processing with 'rerun' */
   const asksForRun = (a: AddLine) => a.o === 'queued' || a.o === 'scheduled' || a.o === 'committed' || (a.o === 'processing' && a.rr === 1);
@@ -357,7 +363,9 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   // reported (its result written with the answer lost, or its worker killed;
   // or it stalled past its stallLimit), a StalledError failure record left
   // after the drain (the stalled run may be one no log shows: a claim whose
-  // answer was lost), a removeJob answered true (it may
+  // answer was lost), a stall recovery that named the ID (it may have failed
+  // it for good, past its stallLimit, with a failure record a later add then
+  // cleared), a removeJob answered true (it may
   // have removed only a failure record) or rejected. A rejected add may have
   // started a life.
   let livesStarted = 0;
@@ -372,7 +380,7 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     const maybeStarted = addsOfId.filter((a) => !a.o).length;
     const rerunAdds = addsOfId.filter((a) => a.rr === 1 && (a.o === 'processing' || !a.o));
     let sure = 0;
-    let maybe = (maybeRemovedById.get(id) ?? []).length + (stalledFailed.has(id) ? 1 : 0);
+    let maybe = (maybeRemovedById.get(id) ?? []).length + (stalledFailed.has(id) ? 1 : 0) + (stallsById.get(id) ?? 0);
     for (const r of byId.get(id) ?? []) {
       const ev = reports.get(`${r.pid}:${r.k}`);
       if (!ev) {

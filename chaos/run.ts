@@ -133,7 +133,7 @@ const HOT_POOL = 25;
  * the rate-limited backlog drains in seconds.
  */
 const FLOW: FlowLimits = { concurrency: 6, groupConcurrency: 2, rate: { max: 40, duration: 500 } };
-const FLOW_POOL = 400;
+const FLOW_POOL = 250;
 
 // ---- child processes
 

@@ -207,6 +207,12 @@ test('lives: each add that started one ends once; a rerun is another run of the 
   // An unreported run (answer lost, worker killed) or a removal may have ended it.
   t.is(analyze([add('c', 100)], arun('c', 1, 1, 110, 120, 1, 1), [], []).livesNotEnded, 0);
   t.is(analyze([add('c', 100)], [], [], [], { removes: [rm('c', 105)] }).livesNotEnded, 0);
+  // A life whose claims never answered ended failed for good as stalled (stallLimit), its record cleared by a new add:
+  // the stall recovery that named the ID is a possible end.
+  const stalledLife = [add('d', 100), add('d', 900)];
+  const after = arun('d', 1, 1, 910, 920, 1, 1);
+  t.is(analyze(stalledLife, after, [], [], { events: [ev('c', 'd', 1, 1, 921)] }).livesNotEnded, 1);
+  t.is(analyze(stalledLife, after, [], [], { events: [ev('c', 'd', 1, 1, 921), { e: 'st', pid: 2, t: 500, ids: ['d'] }] }).livesNotEnded, 0);
 });
 
 test('removals: no run of a removed ID without a new add, no report of a run it cancelled; overlaps across a removal are allowed', (t) => {
