@@ -22,9 +22,16 @@
  * renewal, or never, for a handler that ignores it) while the ID, added again,
  * runs anew; its result changes nothing.
  *
- * Two queues: QUEUE, swept by a jam guard in this process, and BARE_QUEUE,
+ * Three queues: QUEUE, swept by a jam guard in this process, BARE_QUEUE,
  * swept by none (its workers have only the library's own recovery: the lease,
- * `stallTimeout`). The workers' modes are mixed (chaos/worker.ts): async or
+ * `stallTimeout`), and FLOW_QUEUE, swept by none either, under flow control
+ * (FLOW: group and global concurrency, a rate limit that binds; adds with
+ * priorities 0..10 and, half, a group), paused now and then for 200..800 ms.
+ * Its audit (chaos/check.ts flowAudit, checkFlowSnapshot): no more current
+ * claims at once than the limits, globally and per group; starts `max` apart
+ * in claim order at least `duration` apart; no claim inside a pause (Redis
+ * clock); and in snapshots, processing and each group's counter within and
+ * true to the limits. The workers' modes are mixed (chaos/worker.ts): async or
  * callback handlers (calling `done` from the abort listener), handlers that
  * ignore their signal past jobTimeout, duplicateWhileProcessing 'rerun'.
  *
