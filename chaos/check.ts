@@ -26,7 +26,10 @@ export interface AnalysisContext {
   modes?: Map<number, string>;
   /** the removeJob calls on this queue */
   removes?: RemoveLine[];
-  /** the workers' 'completed' ('c'), 'failed' ('f') and 'retrying' ('r') event lines for this queue */
+  /**
+   * the workers' 'completed' ('c'), 'failed' ('f'), 'retrying' ('r') and
+   * 'stalled' ('st') event lines for this queue
+   */
   events?: WorkerEventLine[];
   /**
    * IDs whose failure record after the drain is a StalledError: their last
@@ -93,6 +96,9 @@ export interface Run {
   /** job.attempt and the attempts option, when logged */
   a?: number;
   ax?: number;
+  /** the job's group and priority, when it has them */
+  g?: string;
+  pr?: number;
 }
 
 export interface RunAnalysis {
@@ -179,7 +185,7 @@ export function collectRuns(lines: RunLine[], kills: KillLine[]): Run[] {
   for (const l of lines) {
     const key = `${l.pid}:${l.k}`;
     if (l.e === 's') {
-      runs.set(key, { id: l.id, pid: l.pid, k: l.k, start: l.t, claim: l.c ?? l.t, end: Infinity, noPayload: l.np === 1, a: l.a, ax: l.a === undefined ? undefined : (l.ax ?? 1) });
+      runs.set(key, { id: l.id, pid: l.pid, k: l.k, start: l.t, claim: l.c ?? l.t, end: Infinity, noPayload: l.np === 1, a: l.a, ax: l.a === undefined ? undefined : (l.ax ?? 1), g: l.g, pr: l.pr });
     } else {
       const run = runs.get(key);
       if (run) {
@@ -226,6 +232,9 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   const reports = groupBy((ctx.events ?? []).filter((l) => (l.e === 'c' || l.e === 'f' || l.e === 'r') && l.k), (l) => `${l.pid}:${l.k}`);
   const addsById = groupBy(adds, (a) => a.id);
   const stalledFailed = ctx.stalledFailed ?? new Set<string>();
+  /** per ID, the stall recoveries that named it (each may have failed it for good: its stallLimit) */
+  const stallsById = new Map<string, number>();
+  for (const l of ctx.events ?? []) if (l.e === 'st') for (const id of l.ids ?? []) stallsById.set(id, (stallsById.get(id) ?? 0) + 1);
 
   /** an add whose outcome asks for a run after it: queued, scheduled, committed, or processing with 'rerun' */
   const asksForRun = (a: AddLine) => a.o === 'queued' || a.o === 'scheduled' || a.o === 'committed' || (a.o === 'processing' && a.rr === 1);
@@ -354,7 +363,9 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   // reported (its result written with the answer lost, or its worker killed;
   // or it stalled past its stallLimit), a StalledError failure record left
   // after the drain (the stalled run may be one no log shows: a claim whose
-  // answer was lost), a removeJob answered true (it may
+  // answer was lost), a stall recovery that named the ID (it may have failed
+  // it for good, past its stallLimit, with a failure record a later add then
+  // cleared), a removeJob answered true (it may
   // have removed only a failure record) or rejected. A rejected add may have
   // started a life.
   let livesStarted = 0;
@@ -369,7 +380,7 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
     const maybeStarted = addsOfId.filter((a) => !a.o).length;
     const rerunAdds = addsOfId.filter((a) => a.rr === 1 && (a.o === 'processing' || !a.o));
     let sure = 0;
-    let maybe = (maybeRemovedById.get(id) ?? []).length + (stalledFailed.has(id) ? 1 : 0);
+    let maybe = (maybeRemovedById.get(id) ?? []).length + (stalledFailed.has(id) ? 1 : 0) + (stallsById.get(id) ?? 0);
     for (const r of byId.get(id) ?? []) {
       const ev = reports.get(`${r.pid}:${r.k}`);
       if (!ev) {
@@ -520,6 +531,201 @@ export function analyze(adds: AddLine[], runLines: RunLine[], jams: JamLine[], k
   };
 }
 
+// ---- flow control (the flow queue): concurrency, group concurrency, rate limit, pauses
+
+/** The flow queue's limits, as chaos/run.ts set them before any worker started. */
+export interface FlowLimits {
+  /** setGlobalConcurrency */
+  concurrency: number;
+  /** setGroupConcurrency */
+  groupConcurrency: number;
+  /** setRateLimit */
+  rate: { max: number; duration: number };
+}
+
+/**
+ * One pause of the queue, on the Redis clock (ms, with the µs as a fraction):
+ * `from` read (TIME) right after pause() resolved, `to` right before resume()
+ * was called. The pause flag was set before `from` and cleared after `to`.
+ */
+export interface PauseWindow {
+  from: number;
+  to: number;
+}
+
+export interface FlowAudit {
+  runs: number;
+  runsGrouped: number;
+  runsPrioritized: number;
+  /** most runs that were current claims at one instant, in the queue and in one group */
+  maxAtOnce: number;
+  maxInGroup: number;
+  /** runs cut short in the count because their claim may have been taken away (lease lapsed, removed) */
+  runsTakenAway: number;
+  /** must be zero: starts that took the current claims above the global / the group concurrency */
+  startsOverConcurrency: number;
+  startsOverGroupConcurrency: number;
+  /** the least time between two starts `max` apart in claim order (Infinity: fewer than max + 1 starts) */
+  closestSpacing: number;
+  /** must be zero: pairs of starts `max` apart less than `duration` apart */
+  rateViolations: number;
+  /** must be zero: runs claimed inside a pause */
+  claimsInPause: number;
+  examples: string[];
+}
+
+/**
+ * The flow control, checked on the runs of one queue (collectRuns).
+ *
+ * Concurrency. Redis counts a run against the global and its group's
+ * concurrency from its claim until its ID leaves processing with that claim's
+ * token: its result written (after the handler ended: a run that ignores its
+ * signal keeps its slot until it really ends), or the claim taken away (its
+ * lease lapsed and a renewal put it back, or removeJob took it). So a logged
+ * run holds its slot at least over [claim, end], cut at the earliest moment
+ * its claim may have been taken away: the send time (t0) of any stall
+ * recovery of its ID, or of any '*' window (a failed renewal, a killed
+ * worker: either may have put back any ID), or of a removal that may have
+ * taken it, whose window meets the run. After that the run may legitimately
+ * overlap others (a run declared dead does not count). A killed worker's run
+ * ends at the kill in the log, though its claim holds until its lease lapses:
+ * counting less than Redis does never flags a run wrongly.
+ * The clocks: claims are the Redis clock in ms (floored), ends the worker's
+ * Date.now(), the same system clock. A run counted at ms T has claim ≤ T and
+ * end > T, so it was live at the instant T + 1 (claimed before it, ended at or
+ * after it): every run counted at T was live at one same instant. So at each
+ * ms T, ends at T go first, then starts at T; a run with end = claim never
+ * counts. More than the limit at any T is a real violation.
+ *
+ * Rate limit. Every claim logs its time (the token's ms: job.startedAt) in the
+ * limiter and takes only what the last `duration` ms leave; the logged runs
+ * are a subset of the limiter's entries (claims whose reply was lost are not
+ * logged). So in claim order, starts `max` apart are ≥ `duration` apart,
+ * exactly (no tolerance: the same ms values on both sides).
+ *
+ * Pauses. A run claimed at c (ms, floored) was claimed in [c, c + 1): if that
+ * lies inside (from, to) it was claimed while the queue was paused.
+ */
+export function flowAudit(runs: Run[], limits: FlowLimits, ctx: { jams?: JamLine[]; removes?: RemoveLine[]; pauses?: PauseWindow[] } = {}): FlowAudit {
+  const examples: string[] = [];
+  const note = (s: string) => {
+    if (examples.length < 10) examples.push(s);
+  };
+  const takers = [...(ctx.jams ?? []), ...(ctx.removes ?? []).filter((r) => r.ok !== false)];
+  const takersById = groupBy(takers, (x) => x.id);
+  const anyId = takers.filter((x) => x.id === '*');
+  let runsTakenAway = 0;
+  /** each run's counted interval [claim, stop) */
+  const counted = runs.map((r) => {
+    let stop = r.end;
+    for (const x of [...(takersById.get(r.id) ?? []), ...anyId]) {
+      if (x.t1 >= r.claim && x.t0 <= stop) stop = Math.max(r.claim, x.t0);
+    }
+    if (stop < r.end) runsTakenAway++;
+    return { run: r, stop };
+  });
+  /** the most counted at once, and the starts that went over the limit */
+  const sweep = (list: typeof counted, limit: number, what: string) => {
+    const events: Array<[number, number, Run]> = [];
+    for (const { run, stop } of list) {
+      if (stop <= run.claim) continue;
+      events.push([run.claim, 1, run], [stop, -1, run]);
+    }
+    events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let n = 0;
+    let most = 0;
+    let over = 0;
+    const live = new Set<Run>();
+    for (const [t, d, run] of events) {
+      n += d;
+      if (d < 0) {
+        live.delete(run);
+        continue;
+      }
+      live.add(run);
+      most = Math.max(most, n);
+      if (n > limit) {
+        over++;
+        note(`${what}: ${n} current claims at ${t} (limit ${limit}), starting ${run.id} (${run.pid}#${run.k}); live: ${[...live].map((x) => `${x.id} ${x.pid}#${x.k} ${x.claim}..${x.end}`).join(', ')}`);
+      }
+    }
+    return { most, over };
+  };
+  const all = sweep(counted, limits.concurrency, 'global concurrency');
+  let maxInGroup = 0;
+  let startsOverGroupConcurrency = 0;
+  for (const [g, list] of groupBy(counted.filter((x) => x.run.g !== undefined), (x) => x.run.g!)) {
+    const s = sweep(list, limits.groupConcurrency, `group ${g}`);
+    maxInGroup = Math.max(maxInGroup, s.most);
+    startsOverGroupConcurrency += s.over;
+  }
+
+  const { max, duration } = limits.rate;
+  const claims = [...runs].sort((a, b) => a.claim - b.claim);
+  let closestSpacing = Infinity;
+  let rateViolations = 0;
+  for (let i = 0; i + max < claims.length; i++) {
+    const a = claims[i];
+    const b = claims[i + max];
+    closestSpacing = Math.min(closestSpacing, b.claim - a.claim);
+    if (b.claim - a.claim < duration) {
+      rateViolations++;
+      note(`rate limit: starts ${max} apart ${b.claim - a.claim} ms apart (limit ${max} per ${duration} ms): ${a.id} (${a.pid}#${a.k}) at ${a.claim}, ${b.id} (${b.pid}#${b.k}) at ${b.claim}`);
+    }
+  }
+
+  let claimsInPause = 0;
+  for (const r of runs) {
+    const p = (ctx.pauses ?? []).find((w) => r.claim > w.from && r.claim + 1 <= w.to);
+    if (!p) continue;
+    claimsInPause++;
+    note(`pause: ${r.id} (${r.pid}#${r.k}) claimed at ${r.claim}, inside the pause ${p.from.toFixed(3)}..${p.to.toFixed(3)}`);
+  }
+  return {
+    runs: runs.length,
+    runsGrouped: runs.filter((r) => r.g !== undefined).length,
+    runsPrioritized: runs.filter((r) => (r.pr ?? 0) > 0).length,
+    maxAtOnce: all.most,
+    maxInGroup,
+    runsTakenAway,
+    startsOverConcurrency: all.over,
+    startsOverGroupConcurrency,
+    closestSpacing,
+    rateViolations,
+    claimsInPause,
+    examples,
+  };
+}
+
+/** What Redis held at one instant (one read-only script): the processing count, per group, and the groups' run counters. */
+export interface FlowSnapshot {
+  processing: number;
+  /** group → its IDs in processing (by their stored options) */
+  processingByGroup: Record<string, number>;
+  /** the gactive hash: group → runs the queue counts for it */
+  gactive: Record<string, number>;
+}
+
+export interface FlowSnapshotViolations {
+  /** processing held more IDs than the global concurrency */
+  overConcurrency: number;
+  /** groups with more IDs in processing than the group concurrency */
+  overGroupConcurrency: string[];
+  /** groups whose counter (gactive) differs from their IDs in processing: a drift would hold a group back for good, or let it run over */
+  counterDrift: string[];
+}
+
+export function checkFlowSnapshot(s: FlowSnapshot, limits: FlowLimits): FlowSnapshotViolations {
+  const groups = new Set([...Object.keys(s.processingByGroup), ...Object.keys(s.gactive)]);
+  return {
+    overConcurrency: s.processing > limits.concurrency ? s.processing - limits.concurrency : 0,
+    overGroupConcurrency: Object.entries(s.processingByGroup)
+      .filter(([, n]) => n > limits.groupConcurrency)
+      .map(([g, n]) => `${g}: ${n}`),
+    counterDrift: [...groups].filter((g) => (s.processingByGroup[g] ?? 0) !== (s.gactive[g] ?? 0)).map((g) => `${g}: ${s.processingByGroup[g] ?? 0} processing, gactive ${s.gactive[g] ?? 0}`),
+  };
+}
+
 export interface WorkerConcurrency {
   pid: number;
   queue: string;
@@ -632,8 +838,13 @@ export function reportAudit(lines: WorkerLine[], modes?: Map<number, string>): R
   return { completedEvents, failedEvents, retryingEvents, runsReportedTwice, extraReports, examples };
 }
 
-/** Keys a drained queue may keep: failure records, the error log and the registry of the workers still running. */
-export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors', 'workers', 'workerinfo'];
+/**
+ * Keys a drained queue may keep: failure records, the error log, the registry
+ * of the workers still running, and the flow control's settings and the
+ * counter that orders prioritized jobs (one small key each, whatever the
+ * number of jobs).
+ */
+export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors', 'workers', 'workerinfo', 'control', 'sequence'];
 /** Hashes whose fields a failed ID keeps for inspection; any other field is garbage. */
 export const KEPT_FOR_FAILED = ['payload', 'options', 'attempts', 'stalls'] as const;
 

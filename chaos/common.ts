@@ -14,6 +14,17 @@ export const QUEUE = 'chaos';
  * a dead worker, a lost reply or a failed result write left in processing.
  */
 export const BARE_QUEUE = 'chaos-bare';
+/**
+ * A third queue, swept by no jam guard either, under flow control: adds carry
+ * priorities and, about half, a group (FLOW_GROUPS of them); the queue has a
+ * group concurrency, a global concurrency and a rate limit, and is paused and
+ * resumed now and then (chaos/run.ts sets them; chaos/check.ts flowAudit
+ * checks them).
+ */
+export const FLOW_QUEUE = 'chaos-flow';
+/** The flow queue's groups: g0 .. g{FLOW_GROUPS - 1}. */
+export const FLOW_GROUPS = 5;
+export const flowGroup = (i: number) => `g${i}`;
 
 /** One add as a producer saw it: sent at t0, settled at t1. */
 export interface AddLine {
@@ -34,6 +45,9 @@ export interface AddLine {
   d?: number;
   /** the job option attempts (absent: 1) */
   at?: number;
+  /** the job options priority (absent: 0) and group (absent: none) */
+  pr?: number;
+  g?: string;
 }
 
 /**
@@ -81,6 +95,9 @@ export interface RunLine {
   /** start only: job.attempt (the 1-based run number of its life), and its attempts option (absent: 1) */
   a?: number;
   ax?: number;
+  /** start only: the job's group and priority (job.options), when it has them */
+  g?: string;
+  pr?: number;
 }
 
 /**
@@ -131,6 +148,8 @@ export interface WorkerMode {
   /** the worker's queue object has duplicateWhileProcessing 'rerun' */
   rerun: boolean;
   concurrency: number;
+  /** the handler's time, uniform in [min, max] ms (default: the run's) */
+  handlerMs?: [number, number];
 }
 
 /** What the parent hands a child process (as JSON in argv[2]). */
@@ -182,6 +201,12 @@ export interface ChildConfig {
   hotPool?: number;
   /** workers: slowRate for the hot IDs */
   hotSlowRate?: number;
+  /**
+   * producers: adds to this queue pick their IDs from a pool of `pool` IDs
+   * (small, so the rate-limited queue's backlog stays short), carry a
+   * priority of 0..maxPriority, and a group for `groupRate` of them
+   */
+  flow?: { queue: string; pool: number; maxPriority: number; groupRate: number; groups: number };
 }
 
 /** Messages a child sends the parent. */

@@ -7,7 +7,8 @@
  * 'rerun' (`rerunRate`), some to a small hot pool of IDs (`hotRate`), so that
  * adds often meet an ID that is running. A share of the adds carry
  * `{ attempts: 3, backoff }` (`retryRate`) and a share a `delay` of
- * 0..maxDelay ms (`delayRate`); each add logs its options. With
+ * 0..maxDelay ms (`delayRate`); adds to the flow queue (`flow`) carry a
+ * priority and, some, a group; each add logs its options. With
  * `removeEvery`, a remover lane calls removeJob on IDs picked from the last
  * adds that started a life, logging each answer (or its error) to `removeLog`.
  *
@@ -15,7 +16,7 @@
  * little back-pressure so the queue stays a few thousand long.
  */
 import { createQueue, Job, type Queue } from '../src/index.js';
-import { QUEUE, JsonLog, idOf, rand, sleep, type AddLine, type ChildConfig, type ChildMessage, type RemoveLine } from './common.js';
+import { QUEUE, JsonLog, flowGroup, idOf, rand, sleep, type AddLine, type ChildConfig, type ChildMessage, type RemoveLine } from './common.js';
 
 type P = { p: number; n: number };
 const cfg = JSON.parse(process.argv[2]) as ChildConfig;
@@ -63,15 +64,22 @@ async function addUntilSettled(id: string, queue: string, rerun: boolean): Promi
   if (queue !== QUEUE) tags.q = queue;
   if (rerun) tags.rr = 1;
   // Options chosen once: a re-send after an unknown outcome is the same add.
-  const options: { attempts?: number; backoff?: typeof BACKOFF; delay?: number } = {};
+  const options: { attempts?: number; backoff?: typeof BACKOFF; delay?: number; priority?: number; group?: string } = {};
   if (Math.random() < (cfg.retryRate ?? 0)) {
     options.attempts = 3;
     options.backoff = BACKOFF;
   }
   if (Math.random() < (cfg.delayRate ?? 0)) options.delay = Math.floor(rand(0, cfg.maxDelay ?? 1000));
-  const opts: Pick<AddLine, 'd' | 'at'> = {};
+  const flow = cfg.flow?.queue === queue ? cfg.flow : undefined;
+  if (flow) {
+    options.priority = Math.floor(rand(0, flow.maxPriority + 1));
+    if (Math.random() < flow.groupRate) options.group = flowGroup(Math.floor(Math.random() * flow.groups));
+  }
+  const opts: Pick<AddLine, 'd' | 'at' | 'pr' | 'g'> = {};
   if (options.delay !== undefined) opts.d = options.delay;
   if (options.attempts !== undefined) opts.at = options.attempts;
+  if (options.priority) opts.pr = options.priority;
+  if (options.group !== undefined) opts.g = options.group;
   for (let attempt = 0; ; attempt++) {
     const t0 = Date.now();
     try {
@@ -98,8 +106,9 @@ async function lane(): Promise<void> {
   const names = cfg.queues ?? [QUEUE];
   while (!stopping) {
     const hot = Math.random() < (cfg.hotRate ?? 0);
-    const id = idOf(Math.floor(Math.random() * (hot ? (cfg.hotPool ?? 50) : pool)));
     const queue = names[Math.floor(Math.random() * names.length)];
+    const from = cfg.flow?.queue === queue ? cfg.flow.pool : pool;
+    const id = idOf(Math.floor(Math.random() * (hot ? Math.min(cfg.hotPool ?? 50, from) : from)));
     await addUntilSettled(id, queue, Math.random() < (cfg.rerunRate ?? 0));
     await sleep(rand(0, pause));
   }

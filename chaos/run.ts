@@ -22,9 +22,16 @@
  * renewal, or never, for a handler that ignores it) while the ID, added again,
  * runs anew; its result changes nothing.
  *
- * Two queues: QUEUE, swept by a jam guard in this process, and BARE_QUEUE,
+ * Three queues: QUEUE, swept by a jam guard in this process, BARE_QUEUE,
  * swept by none (its workers have only the library's own recovery: the lease,
- * `stallTimeout`). The workers' modes are mixed (chaos/worker.ts): async or
+ * `stallTimeout`), and FLOW_QUEUE, swept by none either, under flow control
+ * (FLOW: group and global concurrency, a rate limit that binds; adds with
+ * priorities 0..10 and, half, a group), paused now and then for 200..800 ms.
+ * Its audit (chaos/check.ts flowAudit, checkFlowSnapshot): no more current
+ * claims at once than the limits, globally and per group; starts `max` apart
+ * in claim order at least `duration` apart; no claim inside a pause (Redis
+ * clock); and in snapshots, processing and each group's counter within and
+ * true to the limits. The workers' modes are mixed (chaos/worker.ts): async or
  * callback handlers (calling `done` from the abort listener), handlers that
  * ignore their signal past jobTimeout, duplicateWhileProcessing 'rerun'.
  *
@@ -46,10 +53,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import { createQueue, Job, queueKeys, type Queue, type QueueKeys } from '../src/index.js';
+import { groupKeys } from '../src/keys.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import {
   BARE_QUEUE,
+  FLOW_GROUPS,
+  FLOW_QUEUE,
   QUEUE,
+  flowGroup,
   isRunLine,
   readLines,
   rand,
@@ -65,13 +76,19 @@ import {
 } from './common.js';
 import {
   analyze,
+  checkFlowSnapshot,
   checkSnapshot,
+  collectRuns,
+  flowAudit,
   concurrencyAudit,
   leftovers,
   KEPT_FOR_FAILED,
   reportAudit,
   table,
   type Figure,
+  type FlowLimits,
+  type FlowSnapshot,
+  type PauseWindow,
   type JamLine,
   type KillLine,
   type RunAnalysis,
@@ -100,6 +117,14 @@ const say = (msg: string) => process.stderr.write(`[chaos +${((Date.now() - star
 const here = fileURLToPath(new URL('.', import.meta.url));
 const keys = queueKeys('convoy', QUEUE);
 const bareKeys = queueKeys('convoy', BARE_QUEUE);
+const flowKeys = queueKeys('convoy', FLOW_QUEUE);
+const GROUPS = Array.from({ length: FLOW_GROUPS }, (_, i) => flowGroup(i));
+/** every queue, with its keys and the groups its jobs may have */
+const QUEUES = [
+  [QUEUE, keys, []],
+  [BARE_QUEUE, bareKeys, []],
+  [FLOW_QUEUE, flowKeys, GROUPS],
+] as const;
 const baseOf = (k: QueueKeys) => k.queued.slice(0, -'queued'.length);
 const base = baseOf(keys);
 
@@ -108,6 +133,14 @@ const JOB_TIMEOUT = 1000;
 const JAM_IDLE = 3;
 /** IDs 0..HOT_POOL-1 get a share of the adds: adds keep meeting them while they run. */
 const HOT_POOL = 25;
+/**
+ * The flow queue's limits: the global concurrency below its workers' slots
+ * (6 + 4, see MODES), so it binds; a rate limit below what its workers could
+ * start (some 10 slots / 70 ms), so it binds too; and its IDs' pool, small so
+ * the rate-limited backlog drains in seconds.
+ */
+const FLOW: FlowLimits = { concurrency: 6, groupConcurrency: 2, rate: { max: 40, duration: 500 } };
+const FLOW_POOL = 250;
 
 // ---- child processes
 
@@ -241,15 +274,30 @@ async function controlClient(url: string) {
 }
 type Control = Awaited<ReturnType<typeof controlClient>>;
 
-async function snapshot(control: Control, k: QueueKeys = keys): Promise<Snapshot> {
-  const [committed, queued, processing, scheduled] = (await control
-    .multi()
-    .sMembers(k.committed)
-    .lRange(k.queued, 0, -1)
-    .zRange(k.processing, 0, -1)
-    .zRange(k.scheduled, 0, -1)
-    .exec()) as unknown as [string[], string[], string[], string[]];
-  return { committed, queued, processing, scheduled };
+/** The queue's structures at one instant; the waiting IDs of the prioritized zset and of the groups' lists count as queued. */
+async function snapshot(control: Control, k: QueueKeys = keys, groups: readonly string[] = []): Promise<Snapshot> {
+  const multi = control.multi().sMembers(k.committed).lRange(k.queued, 0, -1).zRange(k.processing, 0, -1).zRange(k.scheduled, 0, -1).zRange(k.prioritized, 0, -1);
+  for (const g of groups) multi.lRange(groupKeys(k, g).list, 0, -1);
+  const [committed, queued, processing, scheduled, ...waiting] = (await multi.exec()) as unknown as string[][];
+  return { committed, queued: [...queued, ...waiting.flat()], processing, scheduled };
+}
+
+/** Read-only: the processing count, the IDs in processing per group (their stored options), and the gactive hash, at one instant. */
+const FLOW_SNAPSHOT = `
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local byGroup = {}
+for _, id in ipairs(ids) do
+  local o = redis.call('HGET', KEYS[2], id)
+  local ok, t = pcall(cjson.decode, o or '')
+  if ok and type(t) == 'table' and t.group then byGroup[t.group] = (byGroup[t.group] or 0) + 1 end
+end
+local flat = {}
+for g, n in pairs(byGroup) do flat[#flat + 1] = g; flat[#flat + 1] = n end
+return { #ids, flat, redis.call('HGETALL', KEYS[3]) }`;
+async function flowSnapshot(control: Control): Promise<FlowSnapshot> {
+  const [processing, byGroup, gactive] = (await control.eval(FLOW_SNAPSHOT, { keys: [flowKeys.processing, flowKeys.options, flowKeys.gactive] })) as [number, unknown[], unknown[]];
+  const pairs = (flat: unknown[]) => Object.fromEntries(Array.from({ length: flat.length >> 1 }, (_, i) => [String(flat[2 * i]), Number(flat[2 * i + 1])]));
+  return { processing: Number(processing), processingByGroup: pairs(byGroup), gactive: pairs(gactive) };
 }
 
 function countViolations(v: SnapshotViolations): number {
@@ -298,6 +346,9 @@ const MODES: WorkerMode[] = [
   { name: 'bare, async, ignores signal', queue: BARE_QUEUE, handler: 'async', ignoreSignal: true, rerun: false, concurrency: 4 },
   { name: 'callback, done-from-signal or ignores it, rerun', queue: QUEUE, handler: 'callback', ignoreSignal: true, rerun: true, concurrency: 2 },
   { name: 'bare, async', queue: BARE_QUEUE, handler: 'async', ignoreSignal: false, rerun: false, concurrency: 6 },
+  // The flow queue's handlers take longer (20..120 ms), so its global and group concurrency bind as well as its rate limit.
+  { name: 'flow, async', queue: FLOW_QUEUE, handler: 'async', ignoreSignal: false, rerun: false, concurrency: 6, handlerMs: [20, 120] },
+  { name: 'flow, callback, ignores signal', queue: FLOW_QUEUE, handler: 'callback', ignoreSignal: true, rerun: false, concurrency: 4, handlerMs: [20, 120] },
 ];
 
 async function chaos(): Promise<number> {
@@ -321,6 +372,12 @@ async function chaos(): Promise<number> {
   const control = await controlClient(server.url);
   const guard = createQueue(QUEUE, { redis: server.url, commandTimeout: 2000 });
   guard.on('error', () => undefined);
+  // The flow queue's limits, set before any worker or producer starts; this object also pauses and resumes it.
+  const flow = createQueue(FLOW_QUEUE, { redis: server.url, commandTimeout: 2000 });
+  flow.on('error', () => undefined);
+  await flow.setGroupConcurrency(FLOW.groupConcurrency);
+  await flow.setGlobalConcurrency(FLOW.concurrency);
+  await flow.setRateLimit(FLOW.rate);
 
   const workerCfg = (n: number, mode: WorkerMode): ChildConfig => ({
     url: server.url,
@@ -334,8 +391,8 @@ async function chaos(): Promise<number> {
     jobTimeout: JOB_TIMEOUT,
     commandTimeout,
     stallTimeout: stallTimeout || undefined,
-    minMs: 1,
-    maxMs: 25,
+    minMs: mode.handlerMs?.[0] ?? 1,
+    maxMs: mode.handlerMs?.[1] ?? 25,
     // Handlers fail at random; adds with attempts: 3 retry (chaos/producer.ts).
     failRate: 0.15,
     slowRate: mode.ignoreSignal ? 0.03 : 0.005,
@@ -363,7 +420,8 @@ async function chaos(): Promise<number> {
         pool: 3000,
         lanes: 4,
         pauseMs: 12,
-        queues: [QUEUE, BARE_QUEUE],
+        queues: [QUEUE, BARE_QUEUE, FLOW_QUEUE],
+        flow: { queue: FLOW_QUEUE, pool: FLOW_POOL, maxPriority: 10, groupRate: 0.5, groups: FLOW_GROUPS },
         commandTimeout,
         rerunRate: 0.3,
         hotRate: 0.2,
@@ -388,6 +446,7 @@ async function chaos(): Promise<number> {
     for (const c of [...workers, ...producers]) c.proc.kill('SIGKILL');
     control.destroy();
     await guard.close({ timeout: 500 }).catch(() => undefined);
+    await flow.close({ timeout: 500 }).catch(() => undefined);
     await server.stop();
     say(`logs kept in ${logDir}`);
     if (argv.json) process.stdout.write(JSON.stringify({ ok: false, fatal: broken.map((c) => c.fatal ?? 'exited').join('; ') }) + '\n');
@@ -415,6 +474,18 @@ async function chaos(): Promise<number> {
   };
   const violationExamples: string[] = [];
   const kills: KillLine[] = [];
+  /** the flow queue's snapshots: over a limit, or a group counter off its IDs in processing */
+  const flowSnapshots = { taken: 0, overConcurrency: 0, overGroupConcurrency: 0, counterDrift: 0, maxProcessing: 0 };
+  const recordFlow = (s: FlowSnapshot, when: string) => {
+    const v = checkFlowSnapshot(s, FLOW);
+    flowSnapshots.taken++;
+    flowSnapshots.maxProcessing = Math.max(flowSnapshots.maxProcessing, s.processing);
+    flowSnapshots.overConcurrency += v.overConcurrency ? 1 : 0;
+    flowSnapshots.overGroupConcurrency += v.overGroupConcurrency.length;
+    flowSnapshots.counterDrift += v.counterDrift.length;
+    const found = [...(v.overConcurrency ? [`${s.processing} processing`] : []), ...v.overGroupConcurrency, ...v.counterDrift];
+    if (found.length && violationExamples.length < 10) violationExamples.push(`${FLOW_QUEUE} ${when}: ${found.join('; ')}`);
+  };
 
   const record = (v: SnapshotViolations, when: string) => {
     for (const k of Object.keys(snapshotViolations) as (keyof SnapshotViolations)[]) {
@@ -437,11 +508,12 @@ async function chaos(): Promise<number> {
   const watcher = (async () => {
     while (watching) {
       try {
-        for (const [name, k] of [[QUEUE, keys], [BARE_QUEUE, bareKeys]] as const) {
-          const v = checkSnapshot(await snapshot(control, k));
+        for (const [name, k, groups] of QUEUES) {
+          const v = checkSnapshot(await snapshot(control, k, groups));
           counts.snapshots++;
           if (countViolations(v)) record(v, `${name} snapshot at +${Date.now() - started} ms`);
         }
+        recordFlow(await flowSnapshot(control), `snapshot at +${Date.now() - started} ms`);
         const orphan = await lockOrphaned();
         if (orphan) {
           orphanedLockSeen++;
@@ -499,6 +571,57 @@ async function chaos(): Promise<number> {
     // Down 1.5 × commandTimeout to 4 s (less in short runs).
     restartLong: () => restart(rand(1.5 * commandTimeout, Math.max(1.5 * commandTimeout, Math.min(4000, duration / 5)))),
   };
+  // The flow queue is paused and resumed now and then, beside the faults: for
+  // 200..800 ms, each pause bounded on the Redis clock (TIME right after
+  // pause() resolved, right before resume() is called). A pause() that
+  // rejected may have taken effect: it is resumed all the same, and not
+  // audited. resume() is sent until it resolves.
+  const pauses: PauseWindow[] = [];
+  const pauseCounts = { calls: 0, unknown: 0 };
+  const redisMs = async () => {
+    const [sec, usec] = (await control.sendCommand(['TIME'])) as [string, string];
+    return Number(sec) * 1000 + Number(usec) / 1000;
+  };
+  const pauseFlow = async () => {
+    pauseCounts.calls++;
+    let from: number | undefined;
+    try {
+      await flow.pause();
+      from = await redisMs();
+    } catch (err) {
+      pauseCounts.unknown++;
+      say(`${FLOW_QUEUE}: pause() failed (${(err as Error).message}); resuming anyway`);
+    }
+    const ms = rand(200, 800);
+    await sleep(ms);
+    let to: number | undefined;
+    try {
+      to = await redisMs();
+    } catch {
+      // not audited
+    }
+    for (let i = 0; ; i++) {
+      try {
+        await flow.resume();
+        break;
+      } catch (err) {
+        if (i % 20 === 0) say(`${FLOW_QUEUE}: resume() failed (${(err as Error).message}); again`);
+        await sleep(100);
+      }
+    }
+    if (from !== undefined && to !== undefined) pauses.push({ from, to });
+    say(`${FLOW_QUEUE} paused for ${Math.round(ms)} ms`);
+  };
+  const pauseLoop = (async () => {
+    const n = Math.max(2, Math.round(duration / 10_000));
+    const every = duration / (n + 1);
+    const end = Date.now() + duration;
+    for (let i = 0; i < n; i++) {
+      await sleep(rand(0.5, 1.2) * every);
+      if (Date.now() >= end - 1000) break;
+      await pauseFlow();
+    }
+  })();
   type Action = keyof typeof actions;
   const kinds = Object.keys(actions) as Action[];
   const first: Action[] = [...kinds].sort(() => Math.random() - 0.5);
@@ -516,11 +639,12 @@ async function chaos(): Promise<number> {
     }
   }
 
+  await pauseLoop;
   say('stopping producers');
   const producersClean = await Promise.all(producers.map((p) => stopChild(p, 20_000)));
 
   say(
-    `draining (the jam guard sweeps ${QUEUE}, only the library's recovery ${BARE_QUEUE}; ` +
+    `draining (the jam guard sweeps ${QUEUE}, only the library's recovery ${BARE_QUEUE} and ${FLOW_QUEUE}; ` +
       `until nothing moves for ${Math.round(drainStall / 1000)} s, at most ${Math.round(drainCap / 1000)} s)`,
   );
   const drainStart = Date.now();
@@ -531,10 +655,13 @@ async function chaos(): Promise<number> {
   let movedAt = drainStart;
   while (Date.now() < drainStart + drainCap && Date.now() < movedAt + drainStall) {
     try {
-      const s = await stats(control);
-      const b = await stats(control, bareKeys);
-      lastStats = `${QUEUE} ${JSON.stringify(s)}, ${BARE_QUEUE} ${JSON.stringify(b)}`;
-      const left = s.queued + s.processing + s.scheduled + s.committed + b.queued + b.processing + b.scheduled + b.committed;
+      let left = 0;
+      lastStats = '';
+      for (const [name, k] of QUEUES) {
+        const s = await stats(control, k);
+        lastStats += `${name} ${JSON.stringify(s)} `;
+        left += s.queued + s.processing + s.scheduled + s.committed;
+      }
       if (left < least) {
         least = left;
         movedAt = Date.now();
@@ -561,8 +688,8 @@ async function chaos(): Promise<number> {
   /** per queue: the final snapshot, IDs stuck in processing or committed, leftovers */
   const ends: Array<{ name: string; stuck: string[]; committed: string[]; left: string[]; errorLog: number; stalledFailed: Set<string> }> = [];
   let orphanAtEnd = 0;
-  for (const [name, k] of [[QUEUE, keys], [BARE_QUEUE, bareKeys]] as const) {
-    const final = await snapshot(control, k);
+  for (const [name, k, groups] of QUEUES) {
+    const final = await snapshot(control, k, groups);
     record(checkSnapshot(final), `${name} final snapshot`);
     const b = baseOf(k);
     const allKeys = (await control.keys(`${b.replace(/[{}]/g, (c) => `\\${c}`)}*`)).sort();
@@ -585,6 +712,7 @@ async function chaos(): Promise<number> {
       ),
     });
   }
+  recordFlow(await flowSnapshot(control), 'final snapshot');
   const stuck = ends.flatMap((e) => e.stuck.map((id) => `[${e.name}] ${id}`));
   const stillCommitted = ends.flatMap((e) => e.committed.map((id) => `[${e.name}] ${id}`));
   const left = ends.flatMap((e) => e.left);
@@ -607,7 +735,7 @@ async function chaos(): Promise<number> {
   // Stall recoveries are requeues like the jam guard's: each ID a renewal put
   // back (sent at most commandTimeout before its answer); a renewal that
   // failed, or a worker killed with one under way, may have put back any ID.
-  const recoveries = new Map<string, JamLine[]>([[QUEUE, []], [BARE_QUEUE, []]]);
+  const recoveries = new Map<string, JamLine[]>(QUEUES.map(([name]) => [name, []]));
   let stalledIds = 0;
   let renewalsFailed = 0;
   for (const l of workerLines) {
@@ -623,7 +751,7 @@ async function chaos(): Promise<number> {
   }
   for (const k of kills) recoveries.get(queueOfPid.get(k.pid) ?? QUEUE)!.push({ id: '*', t0: k.t - commandTimeout, t1: k.t });
   const a = mergeAnalyses(
-    [QUEUE, BARE_QUEUE].map((name) => [
+    QUEUES.map(([name]) => [
       name,
       analyze(
         adds.filter((x) => (x.q ?? QUEUE) === name),
@@ -642,6 +770,9 @@ async function chaos(): Promise<number> {
   // Jams as the jam guard reported them (the analysis also counts stall recoveries as jams).
   const jammedIds = jam.jams.filter((j) => j.id !== '*').length;
   const conc = concurrencyAudit(workerLines, started);
+  const flowRuns = collectRuns(runLines.filter((l) => queueOfPid.get(l.pid) === FLOW_QUEUE), kills);
+  const fa = flowAudit(flowRuns, FLOW, { jams: recoveries.get(FLOW_QUEUE), removes: removes.filter((x) => x.q === FLOW_QUEUE), pauses });
+  const flowAdds = adds.filter((x) => x.q === FLOW_QUEUE && x.o);
   const reports = reportAudit(workerLines, modes);
 
   const byMode = new Map<string, { concurrency: number; maxSeen: number }>();
@@ -702,6 +833,21 @@ async function chaos(): Promise<number> {
     { label: 'drain time (ms)', value: drainMs },
     { label: 'error log length', value: ends.reduce((n, e) => n + e.errorLog, 0) },
     ...[...byMode].map(([mode, m]) => ({ label: `most handlers at once (allowed ${m.concurrency}): ${mode}`, value: m.maxSeen })),
+    { label: `flow queue: adds resolved`, value: flowAdds.length },
+    { label: '  with a priority > 0 (0..10)', value: flowAdds.filter((x) => x.pr).length },
+    { label: '  with a group (g0..g4)', value: flowAdds.filter((x) => x.g !== undefined).length },
+    { label: 'flow queue: runs', value: fa.runs },
+    { label: '  with a group', value: fa.runsGrouped },
+    { label: '  with a priority > 0', value: fa.runsPrioritized },
+    { label: '  cut short in the counts (claim maybe taken away)', value: fa.runsTakenAway },
+    { label: `flow queue: most current claims at once (global concurrency ${FLOW.concurrency})`, value: fa.maxAtOnce },
+    { label: `flow queue: most current claims of one group (group concurrency ${FLOW.groupConcurrency})`, value: fa.maxInGroup },
+    { label: `flow queue: least ms between starts ${FLOW.rate.max} apart (limit ${FLOW.rate.max} per ${FLOW.rate.duration} ms)`, value: Number.isFinite(fa.closestSpacing) ? fa.closestSpacing : -1 },
+    { label: 'flow queue: pause() … resume() calls', value: pauseCounts.calls },
+    { label: '  audited (pause resolved, both bounds read)', value: pauses.length },
+    { label: '  paused ms in all (audited)', value: Math.round(pauses.reduce((n, p) => n + p.to - p.from, 0)) },
+    { label: 'flow queue: snapshots (processing, per group, group counters)', value: flowSnapshots.taken },
+    { label: '  most IDs in processing seen', value: flowSnapshots.maxProcessing },
     { label: 'IDs lost', value: a.idsLost, mustBeZero: true },
     { label: 'retries lost', value: a.retriesLost, mustBeZero: true },
     { label: 'IDs with a life ended twice', value: a.livesEndedTwice, mustBeZero: true },
@@ -725,6 +871,13 @@ async function chaos(): Promise<number> {
     { label: 'overlapping runs without a jam or stall recovery between', value: a.overlapsWithoutJam, mustBeZero: true },
     { label: '  of which the first ignored its signal', value: a.overlapsAfterLateRun },
     { label: 'runs without their payload', value: a.runsWithoutPayload, mustBeZero: true },
+    { label: 'flow: starts above the global concurrency (current claims)', value: fa.startsOverConcurrency, mustBeZero: true },
+    { label: 'flow: starts above the group concurrency (current claims)', value: fa.startsOverGroupConcurrency, mustBeZero: true },
+    { label: 'flow: starts closer than the rate limit allows', value: fa.rateViolations, mustBeZero: true },
+    { label: 'flow: runs claimed while paused', value: fa.claimsInPause, mustBeZero: true },
+    { label: 'flow: snapshots with processing above the global concurrency', value: flowSnapshots.overConcurrency, mustBeZero: true },
+    { label: 'flow: groups above the group concurrency in snapshots', value: flowSnapshots.overGroupConcurrency, mustBeZero: true },
+    { label: 'flow: group counters off their IDs in processing', value: flowSnapshots.counterDrift, mustBeZero: true },
     { label: 'runs with no add, jam or stall recovery since the last claim', value: a.runsWithoutCause, mustBeZero: true },
     { label: 'runs of live workers that never ended', value: a.unfinishedRuns, mustBeZero: true },
     { label: 'not drained (queued+processing+committed)', value: drained ? 0 : 1, mustBeZero: true },
@@ -740,6 +893,7 @@ async function chaos(): Promise<number> {
     stillCommitted: stillCommitted.slice(0, 10),
     concurrency: conc.examples,
     reportedTwice: reports.examples,
+    flow: fa.examples,
     snapshots: violationExamples,
     leftovers: left.slice(0, 10),
   };
@@ -758,6 +912,7 @@ async function chaos(): Promise<number> {
   }
 
   await guard.close({ timeout: 1000 });
+  await flow.close({ timeout: 1000 });
   control.destroy();
   await server.stop();
   if (!argv.keep && failures.length === 0) rmSync(logDir, { recursive: true, force: true });

@@ -92,6 +92,8 @@ function begin(job: ActiveJob) {
   runOf.set(job, run);
   const start: RunLine = { e: 's', id: job.id, pid, k: run, t: Date.now(), c: job.startedAt, n: live, a: job.attempt };
   if (job.options?.attempts !== undefined) start.ax = job.options.attempts;
+  if (job.options?.group !== undefined) start.g = job.options.group;
+  if (job.options?.priority) start.pr = job.options.priority;
   if (job.payload == null) start.np = 1;
   write(start);
   let ended = false;

@@ -11,7 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
-import { analyze, checkSnapshot, concurrencyAudit, leftovers, reportAudit, type JamLine, type KillLine } from '../chaos/check.js';
+import {
+  analyze,
+  checkFlowSnapshot,
+  checkSnapshot,
+  collectRuns,
+  concurrencyAudit,
+  flowAudit,
+  leftovers,
+  reportAudit,
+  type FlowLimits,
+  type JamLine,
+  type KillLine,
+} from '../chaos/check.js';
 import type { AddLine, RemoveLine, RunLine, WorkerEventLine, WorkerLine } from '../chaos/common.js';
 import { ConnectionError, createQueue, Job } from '../src/index.js';
 import { startRedisServer } from './helpers/redis-server.js';
@@ -195,6 +207,12 @@ test('lives: each add that started one ends once; a rerun is another run of the 
   // An unreported run (answer lost, worker killed) or a removal may have ended it.
   t.is(analyze([add('c', 100)], arun('c', 1, 1, 110, 120, 1, 1), [], []).livesNotEnded, 0);
   t.is(analyze([add('c', 100)], [], [], [], { removes: [rm('c', 105)] }).livesNotEnded, 0);
+  // A life whose claims never answered ended failed for good as stalled (stallLimit), its record cleared by a new add:
+  // the stall recovery that named the ID is a possible end.
+  const stalledLife = [add('d', 100), add('d', 900)];
+  const after = arun('d', 1, 1, 910, 920, 1, 1);
+  t.is(analyze(stalledLife, after, [], [], { events: [ev('c', 'd', 1, 1, 921)] }).livesNotEnded, 1);
+  t.is(analyze(stalledLife, after, [], [], { events: [ev('c', 'd', 1, 1, 921), { e: 'st', pid: 2, t: 500, ids: ['d'] }] }).livesNotEnded, 0);
 });
 
 test('removals: no run of a removed ID without a new add, no report of a run it cancelled; overlaps across a removal are allowed', (t) => {
@@ -281,6 +299,98 @@ test('after a drain only failure records, the error log, the worker registry and
   t.deepEqual(leftovers([base + 'errors'], base, {}, []), []);
 });
 
+// ---- the flow control checks on made-up logs
+
+const LIMITS: FlowLimits = { concurrency: 2, groupConcurrency: 2, rate: { max: 3, duration: 100 } };
+/** A run of the flow queue: claimed at `claim` (its startedAt), ended at `end`, maybe in a group. */
+const frun = (id: string, pid: number, k: number, claim: number, end: number, g?: string): RunLine[] => [
+  { e: 's', id, pid, k, t: claim, c: claim, ...(g === undefined ? {} : { g }) },
+  { e: 'e', id, pid, k, t: end, r: 'ok' },
+];
+const flows = (lines: RunLine[], ctx: Parameters<typeof flowAudit>[2] = {}, limits = LIMITS) => flowAudit(collectRuns(lines, []), limits, ctx);
+
+test('flow: more current claims at once than the global concurrency are flagged, unless a claim was taken away before', (t) => {
+  // a 100..500, b 150..400, c 200..300: three at once at 200, limit 2.
+  const lines = [...frun('a', 1, 1, 100, 500), ...frun('b', 1, 2, 150, 400), ...frun('c', 2, 1, 200, 300)];
+  const over = flows(lines);
+  t.is(over.startsOverConcurrency, 1);
+  t.is(over.maxAtOnce, 3);
+  t.regex(over.examples[0], /global concurrency: 3 current claims at 200 \(limit 2\), starting c/);
+  // a's lease lapsed and a renewal put it back (sent at 180): from then on a no longer counts.
+  const stalled = flows(lines, { jams: [{ id: 'a', t0: 180, t1: 190 }] });
+  t.is(stalled.startsOverConcurrency, 0);
+  t.is(stalled.runsTakenAway, 1);
+  // So does a renewal that failed (it may have put back any ID), or a removal that may have taken a.
+  t.is(flows(lines, { jams: [{ id: '*', t0: 180, t1: 250 }] }).startsOverConcurrency, 0);
+  t.is(flows(lines, { removes: [rm('a', 180)] }).startsOverConcurrency, 0);
+  t.is(flows(lines, { removes: [rm('a', 180, undefined)] }).startsOverConcurrency, 0);
+  // Not a removal answered false, nor a recovery of another ID, nor one sent after c's claim.
+  t.is(flows(lines, { removes: [rm('a', 180, false)] }).startsOverConcurrency, 1);
+  t.is(flows(lines, { jams: [{ id: 'z', t0: 180, t1: 190 }] }).startsOverConcurrency, 1);
+  t.is(flows(lines, { jams: [{ id: 'a', t0: 250, t1: 260 }] }).startsOverConcurrency, 1);
+});
+
+test('flow: a run ending in the ms another is claimed frees its slot first; a run of zero ms holds none', (t) => {
+  const lines = [...frun('a', 1, 1, 100, 200), ...frun('b', 1, 2, 150, 400), ...frun('c', 2, 1, 200, 300), ...frun('d', 2, 2, 250, 250)];
+  const ok = flows(lines);
+  t.is(ok.startsOverConcurrency, 0);
+  t.is(ok.maxAtOnce, 2);
+  // One ms later, a is still running when c is claimed.
+  t.is(flows([...frun('a', 1, 1, 100, 201), ...frun('b', 1, 2, 150, 400), ...frun('c', 2, 1, 200, 300)]).startsOverConcurrency, 1);
+});
+
+test('flow: more current claims of one group at once than the group concurrency are flagged; other groups and ungrouped runs do not count', (t) => {
+  const limits = { ...LIMITS, concurrency: 100 };
+  const three = [...frun('a', 1, 1, 100, 500, 'g0'), ...frun('b', 1, 2, 150, 400, 'g0'), ...frun('c', 2, 1, 200, 300, 'g0')];
+  const over = flows(three, {}, limits);
+  t.is(over.startsOverGroupConcurrency, 1);
+  t.is(over.maxInGroup, 3);
+  t.regex(over.examples[0], /^group g0: 3 current claims at 200/);
+  const mixed = [...frun('a', 1, 1, 100, 500, 'g0'), ...frun('b', 1, 2, 150, 400, 'g0'), ...frun('c', 2, 1, 200, 300, 'g1'), ...frun('d', 2, 2, 200, 300)];
+  const fine = flows(mixed, {}, limits);
+  t.is(fine.startsOverGroupConcurrency, 0);
+  t.is(fine.maxInGroup, 2);
+  t.is(fine.runsGrouped, 3);
+  // A stall recovery of a (a lapsed lease) before c's claim: a no longer counts in g0 either.
+  t.is(flows(three, { jams: [{ id: 'a', t0: 160, t1: 170 }] }, limits).startsOverGroupConcurrency, 0);
+});
+
+test('flow: starts max apart in claim order must be at least duration apart', (t) => {
+  const at = (...claims: number[]) => claims.flatMap((c, i) => frun(`j${i}`, 1, i + 1, c, c));
+  // max 3 per 100 ms: 0, 10, 20, 100 is fine (exactly 100 ms between the 1st and the 4th).
+  const ok = flows(at(0, 10, 20, 100, 110));
+  t.is(ok.rateViolations, 0);
+  t.is(ok.closestSpacing, 100);
+  const bad = flows(at(0, 10, 20, 99, 140));
+  t.is(bad.rateViolations, 1);
+  t.is(bad.closestSpacing, 99);
+  t.regex(bad.examples[0], /rate limit: starts 3 apart 99 ms apart \(limit 3 per 100 ms\): j0 \(1#1\) at 0, j3 \(1#4\) at 99/);
+  // Claims taken away still count: every claim is a start in the window.
+  t.is(flows(at(0, 10, 20, 99), { jams: [{ id: '*', t0: 0, t1: 200 }] }).rateViolations, 1);
+  t.is(flows(at(0, 10, 20)).closestSpacing, Infinity);
+});
+
+test('flow: a claim inside a pause (Redis clock, between pause() resolved and resume() called) is flagged', (t) => {
+  const pauses = [{ from: 1000.5, to: 1500.2 }];
+  const at = (c: number) => flows(frun('a', 1, 1, c, c + 5), { pauses }).claimsInPause;
+  // A claim at 1000 ms was in [1000, 1001): maybe before the pause took effect.
+  t.is(at(1000), 0);
+  t.is(at(1001), 1);
+  t.is(at(1499), 1);
+  // A claim at 1500 ms may have come after resume() (called after 1500.2).
+  t.is(at(1500), 0);
+  t.regex(flows(frun('a', 1, 1, 1200, 1205), { pauses }).examples[0], /^pause: a \(1#1\) claimed at 1200, inside the pause 1000\.500\.\.1500\.200/);
+});
+
+test('flow snapshots: processing above the global concurrency, a group above its concurrency and a group counter off its IDs are found', (t) => {
+  const clean = checkFlowSnapshot({ processing: 2, processingByGroup: { g0: 2 }, gactive: { g0: 2 } }, LIMITS);
+  t.deepEqual(clean, { overConcurrency: 0, overGroupConcurrency: [], counterDrift: [] });
+  const bad = checkFlowSnapshot({ processing: 5, processingByGroup: { g0: 3, g1: 1 }, gactive: { g0: 3, g2: 1 } }, LIMITS);
+  t.is(bad.overConcurrency, 3);
+  t.deepEqual(bad.overGroupConcurrency, ['g0: 3']);
+  t.deepEqual(bad.counterDrift, ['g1: 1 processing, gactive 0', 'g2: 0 processing, gactive 1']);
+});
+
 // ---- a frozen server
 
 test('while Redis is frozen (SIGSTOP), calls reject with a ConnectionError within commandTimeout instead of hanging', async (t) => {
@@ -325,7 +435,7 @@ test('while Redis is frozen (SIGSTOP), calls reject with a ConnectionError withi
 /** The whole run's wall-clock limit: run.ts and everything it started are SIGKILLed then. */
 const RUN_LIMIT_MS = 150_000;
 
-test('a short chaos run (mixed worker modes, no jam guard on one queue; retries, delays and removals; kills, connection kills, pauses and Redis restarts shorter and longer than commandTimeout) passes its audit', async (t) => {
+test('a short chaos run (mixed worker modes, no jam guard on two queues; retries, delays and removals; priorities, groups, concurrency and rate limits, pauses; kills, connection kills, pauses and Redis restarts shorter and longer than commandTimeout) passes its audit', async (t) => {
   t.timeout(RUN_LIMIT_MS + 15_000);
   // The run's temp folders (its logs, its server's) go in a folder of this
   // test's own: removed when the test passes, kept (and named) when it fails.
@@ -421,4 +531,9 @@ test('a short chaos run (mixed worker modes, no jam guard on one queue; retries,
   t.true(f['IDs added'] > 100, `only ${f['IDs added']} IDs added`);
   t.true(f['runs'] > 200, `only ${f['runs']} runs`);
   t.true(f['consistency snapshots (MULTI)'] > 5);
+  // The flow queue: prioritized and grouped runs went through its limits, and it was paused and resumed.
+  t.true(f['flow queue: runs'] > 50, `only ${f['flow queue: runs']} runs on the flow queue`);
+  t.true(f['with a group'] >= 10 && f['with a priority > 0'] >= 10, `flow queue: ${f['with a group']} grouped and ${f['with a priority > 0']} prioritized runs`);
+  t.true(f['audited (pause resolved, both bounds read)'] >= 1, 'the flow queue was never paused (audited)');
+  t.true(f['flow queue: snapshots (processing, per group, group counters)'] > 5);
 });
