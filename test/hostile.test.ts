@@ -497,6 +497,9 @@ forEachBackend((test, ctx) => {
     await inspect.set(k.lock, 'L');
     await inspect.zAdd(k.repeats, { score: 5, value: 'e' });
     await inspect.hSet(k.repeatspec, 'e', REPEAT_SPEC);
+    await inspect.sendCommand(['XADD', k.events, '*', 'event', 'added', 'id', 'a']);
+    await inspect.hSet(k.results, 'f', 'r1');
+    await inspect.zAdd(k.resultorder, { score: 1, value: 'f' });
   }
 
   /** Each key's type and contents, in a canonical order (a hash table's own order may change on a read). */
@@ -512,6 +515,7 @@ forEachBackend((test, ctx) => {
         zset: ['ZRANGE', key, '0', '-1', 'WITHSCORES'],
         hash: ['HGETALL', key],
         string: ['GET', key],
+        stream: ['XRANGE', key, '-', '+'],
       };
       const value = read[type] ? await inspect.sendCommand(read[type]) : null;
       out[name] = [type, Array.isArray(value) && type !== 'list' && type !== 'zset' ? [...(value as string[])].map(String).sort() : value];
@@ -523,7 +527,7 @@ forEachBackend((test, ctx) => {
   const calls: Array<[ScriptName, string[], string?]> = [
     ['add', ['rerun', '5', 'a', 'c', 'e', 'new', 'later', '4', '{"p":1}', '{"attempts":2}', '', '5', '', '', '500']],
     ['claim', ['2', '1', '30000']],
-    ['complete', ['1', '1', '30000', 'c', TOKEN]],
+    ['complete', ['1', '1', '30000', 'c', TOKEN, '{"r":1}']],
     ['fail', ['1', '1', '30000', '10', '100', 'c', TOKEN, '{"message":"x"}', '100', 'd', TOKEN, '{"message":"y"}', '']],
     ['promote', ['s']],
     ['progress', ['c', TOKEN, '{"pct":5}']],
@@ -542,6 +546,8 @@ forEachBackend((test, ctx) => {
     ['obliterate', ['1']],
     ['repeatSet', ['new', '{"every":1000,"mode":"ignore"}', '1']],
     ['repeatRemove', ['e']],
+    ['pause', []],
+    ['resume', ['1000']],
     ['repeatFire', ['e', '5', createHash('sha1').update(REPEAT_SPEC).digest('hex'), '6000', 'rerun', '{"p":1}', '{"attempts":2}']],
   ];
 

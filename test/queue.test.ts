@@ -244,6 +244,7 @@ forEachBackend((test, ctx) => {
       committed: await q.countCommitted(),
       processing: await q.countProcessing(),
       failed: await q.countFailed(),
+      paused: await q.isPaused(),
     });
     t.is(stats.queued, 3);
   });

@@ -1,9 +1,9 @@
 -- add: publish job IDs (lib/add.lua).
--- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake prioritized sequence groups gactive glimited control
+-- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake prioritized sequence groups gactive glimited control events
 -- ARGV: mode ('ignore' | 'rerun'), n, the n ids, then quads for the ids that
 --       carry anything (most carry nothing: fewer arguments): index, payload
 --       JSON or '', options JSON or '', delay in ms or ''
--- INCLUDE: present enqueue schedule add
+-- INCLUDE: present events enqueue schedule add
 -- Returns one code per ID, as a string (see add_jobs).
 local n = tonumber(ARGV[2])
 local ids, extra = {}, {}

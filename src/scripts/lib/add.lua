@@ -4,7 +4,7 @@
 -- extra[i] is nil for a job that carries nothing (most), else
 -- { payload = JSON or '', options = JSON or '', delay = ms or nil };
 -- mode ('ignore' | 'rerun') is the policy for IDs that are processing.
--- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake prioritized sequence groups gactive glimited control
+-- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake prioritized sequence groups gactive glimited control events
 -- Returns one code per ID, as a string: '0' queued, '1' committed (already
 -- queued or scheduled, or earlier in this same call), '2' processing (for mode
 -- 'rerun': it will run once more after), '3' scheduled.
@@ -69,6 +69,7 @@ local function add_jobs(ids, extra, mode)
     freshOpts[j] = options[i]
   end
   enqueue_read(freshIds, freshOpts)
+  if #fresh > 0 then events_read() end
 
   -- Writes: every key below has been read above.
   local now = nil
@@ -92,6 +93,7 @@ local function add_jobs(ids, extra, mode)
   for _, i in ipairs(fresh) do
     if payloads[i] ~= '' then redis.call('HSET', K.payload, ids[i], payloads[i]) end
     if options[i] ~= '' then redis.call('HSET', K.options, ids[i], options[i]) end
+    if codes[i] == '3' then emit('scheduled', ids[i], 'delay', delays[i]) else emit('added', ids[i]) end
   end
   for _, i in ipairs(refailed) do
     local id = ids[i]
