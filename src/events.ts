@@ -248,7 +248,8 @@ export class QueueEventStream extends EventEmitter implements AsyncIterable<Queu
     let wake: (() => void) | undefined;
     let ended = this.closed;
     const push = (e: QueueEvent | null) => {
-      if (e === null) ended = true;
+      // close() ends the iteration at once: what it had not yet taken is dropped
+      if (e === null) [ended, buffer.length] = [true, 0];
       else buffer.push(e);
       wake?.();
     };
