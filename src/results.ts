@@ -65,10 +65,12 @@ export class ResultWaiters {
     return new Promise<unknown>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       let done = false;
+      const registered: { waiter?: Waiter } = {};
       const settle = (outcome: { record: string } | { error: Error }) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        if (registered.waiter) this.remove(registered.waiter);
         if ('error' in outcome) reject(outcome.error);
         else {
           try {
@@ -81,22 +83,16 @@ export class ResultWaiters {
       if (timeout !== undefined) {
         timer = setTimeout(() => settle({ error: new WaitTimeoutError(`no result of job ${key} within ${timeout} ms`) }), timeout);
       }
-      this.begin(key, settle, () => done).catch((err: Error) => settle({ error: err }));
+      this.begin(key, settle, () => done, registered).catch((err: Error) => settle({ error: err }));
     });
   }
 
-  private async begin(id: string, settle: Waiter['settle'], ended: () => boolean): Promise<void> {
+  private async begin(id: string, settle: Waiter['settle'], ended: () => boolean, registered: { waiter?: Waiter }): Promise<void> {
     const [state, record, at] = await this.check(id);
     if (state !== 'waiting') return this.settleFrom(id, state, record, settle);
     if (!this.host.options.events) return this.poll(id, settle, ended);
-    const waiter: Waiter = {
-      id,
-      after: at,
-      settle: (outcome) => {
-        this.remove(waiter);
-        settle(outcome);
-      },
-    };
+    const waiter: Waiter = { id, after: at, settle };
+    registered.waiter = waiter;
     let set = this.waiting.get(id);
     if (!set) this.waiting.set(id, (set = new Set()));
     set.add(waiter);
