@@ -632,8 +632,8 @@ export function reportAudit(lines: WorkerLine[], modes?: Map<number, string>): R
   return { completedEvents, failedEvents, retryingEvents, runsReportedTwice, extraReports, examples };
 }
 
-/** Keys a drained queue may keep: failure records, the error log and the registry of the workers still running. */
-export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors', 'workers', 'workerinfo'];
+/** Keys a drained queue may keep: failure records, the error log, the registry of the workers still running, the event stream and kept results. */
+export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors', 'workers', 'workerinfo', 'events', 'results', 'resultorder'];
 /** Hashes whose fields a failed ID keeps for inspection; any other field is garbage. */
 export const KEPT_FOR_FAILED = ['payload', 'options', 'attempts', 'stalls'] as const;
 

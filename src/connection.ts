@@ -156,7 +156,9 @@ export class Connection extends EventEmitter {
     this.client = createHandle(config);
     const forward = (err: Error) => {
       this.lastError = err;
-      this.emit('error', wrapError(err, 'redis connection'));
+      // after the last queue let go (a socket closing late), nobody listens: never throw
+      if (this.listenerCount('error') > 0) this.emit('error', wrapError(err, 'redis connection'));
+      else log('redis connection: %s', err.message);
     };
     this.client.on('error', forward);
     if (this.cluster) this.client.on('node-error' as 'error', forward);

@@ -90,6 +90,8 @@ export class ResultWaiters {
   private async begin(id: string, settle: Waiter['settle'], ended: () => boolean, registered: { waiter?: Waiter }): Promise<void> {
     const [state, record, at] = await this.check(id);
     if (state !== 'waiting') return this.settleFrom(id, state, record, settle);
+    // closed while this read was on its way: no reader may start now
+    if (this.stopper.signal.aborted) return settle({ error: this.closedError(id) });
     if (!this.host.options.events) return this.poll(id, settle, ended);
     const waiter: Waiter = { id, after: at, settle };
     registered.waiter = waiter;

@@ -90,7 +90,13 @@ forEachBackend((test, ctx) => {
     await q.close();
     await t.throwsAsync(pending, { instanceOf: QueueClosedError });
     await t.throwsAsync(q.waitForResult('slow'), { instanceOf: QueueClosedError });
-    await t.throwsAsync(ctx.queue({ keepResults: false }).waitForResult('a'), { instanceOf: InvalidOptionError });
+  });
+
+  test('waitForResult needs kept results', async (t) => {
+    const q = ctx.queue({ keepResults: false });
+    // connected first: a queue closed while its first connection is still being made can leave that connection behind
+    await q.countQueued();
+    await t.throwsAsync(q.waitForResult('a'), { instanceOf: InvalidOptionError });
   });
 
   test("a handler's error reaches the waiter as RemoteJobError with its name, message, code, cause and data", async (t) => {

@@ -23,6 +23,7 @@ import Convoy, {
   type RepeatSchedule,
   type SandboxJob,
   type SandboxOptions,
+  type AddOutcome,
   type KeepResults,
   type Plugin,
   type QueueEvent,

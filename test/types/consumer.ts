@@ -39,7 +39,7 @@ export async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof RemoteJobError) console.error(err.remote.name, err.remote.code, err.message);
   }
-  const events = createQueueEvents('deliveries', { redis: options.redis });
+  const events = createQueueEvents('deliveries', { redis: 'redis://127.0.0.1:6379' });
   events.on('completed', (e) => console.log(e.id, e.result));
   for await (const e of events) if (e.event === 'failed') console.log(e.id, e.error.message);
   for (const failed of await deliveries.getFailed({ limit: 10 })) {
