@@ -840,11 +840,10 @@ export function reportAudit(lines: WorkerLine[], modes?: Map<number, string>): R
 
 /**
  * Keys a drained queue may keep: failure records, the error log, the registry
- * of the workers still running, and the flow control's settings and the
- * counter that orders prioritized jobs (one small key each, whatever the
- * number of jobs).
+ * of the workers still running, and the flow control's settings, the
+ * counter that orders prioritized jobs, the event stream and kept results.
  */
-export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors', 'workers', 'workerinfo', 'control', 'sequence'];
+export const ALLOWED_AFTER_DRAIN = ['failed', 'failinfo', 'errors', 'workers', 'workerinfo', 'control', 'sequence', 'events', 'results', 'resultorder'];
 /** Hashes whose fields a failed ID keeps for inspection; any other field is garbage. */
 export const KEPT_FOR_FAILED = ['payload', 'options', 'attempts', 'stalls'] as const;
 

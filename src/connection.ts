@@ -156,7 +156,9 @@ export class Connection extends EventEmitter {
     this.client = createHandle(config);
     const forward = (err: Error) => {
       this.lastError = err;
-      this.emit('error', wrapError(err, 'redis connection'));
+      // after the last queue let go (a socket closing late), nobody listens: never throw
+      if (this.listenerCount('error') > 0) this.emit('error', wrapError(err, 'redis connection'));
+      else log('redis connection: %s', err.message);
     };
     this.client.on('error', forward);
     if (this.cluster) this.client.on('node-error' as 'error', forward);
@@ -354,6 +356,50 @@ export class Connection extends EventEmitter {
       throw wrapError(err, 'waiting for jobs');
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /**
+   * XREAD BLOCK: the entries of the stream `key` after the entry ID `after`,
+   * up to `count`, waiting up to `ms` for the first, on a pooled connection of
+   * its own. Resolves the raw entries ([id, [field, value, ...]] each), empty
+   * when none came. An abort drops the connection, so the wait ends at once
+   * (resolving none); an error drops it too, so the next read connects afresh.
+   */
+  async readStream(key: string, after: string, ms: number, count: number, signal: AbortSignal): Promise<Array<[string, string[]]>> {
+    if (signal.aborted) return [];
+    let c: RedisHandle;
+    try {
+      c = await this.pool.acquire();
+    } catch (err) {
+      throw wrapError(err, 'reading events');
+    }
+    if (signal.aborted) {
+      void this.pool.release(c).catch(() => undefined);
+      return [];
+    }
+    let dropped = false;
+    const drop = () => {
+      if (dropped) return;
+      dropped = true;
+      void this.pool.destroy(c).catch(() => undefined);
+    };
+    signal.addEventListener('abort', drop, { once: true });
+    const args = ['XREAD', 'COUNT', String(count), 'BLOCK', String(ms), 'STREAMS', key, after];
+    try {
+      const sent = this.cluster ? c.sendCommand(key, true, args) : c.sendCommand(args);
+      const reply = (await this.watchdog.bound(sent, ms + this.commandTimeout, 'reading events')) as unknown;
+      // node-redis gives XREAD's streams as an object by key (or a Map, or RESP2's array of pairs)
+      if (reply === null || reply === undefined) return [];
+      const entries = Array.isArray(reply) ? (reply[0] as [string, unknown])?.[1] : reply instanceof Map ? reply.get(key) : (reply as Record<string, unknown>)[key];
+      return (entries ?? []) as Array<[string, string[]]>;
+    } catch (err) {
+      if (signal.aborted) return [];
+      drop();
+      throw wrapError(err, 'reading events');
+    } finally {
+      signal.removeEventListener('abort', drop);
+      if (!dropped) void this.pool.release(c).catch(() => undefined);
     }
   }
 

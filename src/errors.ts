@@ -109,3 +109,45 @@ export class RateLimitError extends ConvoyError {
 export class SandboxError extends ConvoyError {
   override name = 'SandboxError';
 }
+
+/** An error as it crossed processes: what a failed run's record keeps of it. */
+export interface RemoteErrorInfo {
+  name: string;
+  message: string;
+  stack?: string;
+  /** the error's `code`, when it had one (JSON data) */
+  code?: unknown;
+  /** its `cause`: an error as an error record (to a bounded depth), else JSON data */
+  cause?: RemoteErrorInfo | unknown;
+  /** the error's own enumerable properties (JSON data; dropped past 8 KiB) */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * A job failed for good in a worker (maybe in another process): its message
+ * is the original one; `remote` holds the original name, stack, code, cause
+ * and own data.
+ */
+export class RemoteJobError extends ConvoyError {
+  override name = 'RemoteJobError';
+  readonly remote: RemoteErrorInfo;
+  constructor(
+    message: string,
+    remote?: RemoteErrorInfo,
+    /** the job that failed */
+    readonly jobId = '',
+  ) {
+    super(message);
+    this.remote = remote ?? { name: 'Error', message };
+  }
+}
+
+/** The job waited for was removed (removeJob, drain, obliterate), or is not in the queue and has no kept result. */
+export class JobRemovedError extends ConvoyError {
+  override name = 'JobRemovedError';
+}
+
+/** A wait (waitForResult) did not end within its `timeout`. */
+export class WaitTimeoutError extends ConvoyError {
+  override name = 'WaitTimeoutError';
+}

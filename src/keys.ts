@@ -64,6 +64,12 @@ export interface QueueKeys {
   readonly repeats: string;
   /** hash: repeatable job ID → its schedule, payload and options (JSON) */
   readonly repeatspec: string;
+  /** stream: the queue's events (added, active, completed, ...), trimmed to about eventsMaxLen */
+  readonly events: string;
+  /** hash: finished ID → its kept result ('r' + result JSON) or final error ('e' + error record) */
+  readonly results: string;
+  /** zset: ID with a kept result → when its run finished (ms, Redis clock), for trimming */
+  readonly resultorder: string;
 }
 
 export type KeyName = keyof QueueKeys;
@@ -71,7 +77,7 @@ export type KeyName = keyof QueueKeys;
 export const KEY_NAMES: readonly KeyName[] = [
   'queued', 'scheduled', 'committed', 'processing', 'leases', 'payload', 'options', 'attempts', 'stalls', 'progress', 'rerun',
   'failed', 'failinfo', 'errors', 'wake', 'lock', 'workers', 'workerinfo', 'prioritized', 'sequence', 'control', 'limiter',
-  'resume', 'groups', 'gactive', 'glimited', 'superseded', 'repeats', 'repeatspec', 'deadline',
+  'resume', 'groups', 'gactive', 'glimited', 'superseded', 'repeats', 'repeatspec', 'deadline', 'events', 'results', 'resultorder',
 ];
 
 export function queueKeys(prefix: string, name: string): QueueKeys {
@@ -113,6 +119,9 @@ export const KEY_TYPES: Readonly<Record<KeyName, string>> = {
   repeats: 'zset',
   repeatspec: 'hash',
   deadline: 'hash',
+  events: 'stream',
+  results: 'hash',
+  resultorder: 'zset',
 };
 
 /**

@@ -16,10 +16,13 @@ import type { Jsonify } from './jsonify.js';
 import { callOptions, checkCallNumber } from './options.js';
 import { describe } from './util.js';
 
-/** The states a job can be found in by ID. */
-export type JobState = 'queued' | 'scheduled' | 'processing' | 'failed';
+/** The states a job can be found in by ID ('completed': only its kept result is left, see keepResults). */
+export type JobState = 'queued' | 'scheduled' | 'processing' | 'failed' | 'completed';
 
-const STATES: readonly JobState[] = ['queued', 'scheduled', 'processing', 'failed'];
+/** The states listJobs lists. */
+export type ListState = Exclude<JobState, 'completed'>;
+
+const STATES: readonly ListState[] = ['queued', 'scheduled', 'processing', 'failed'];
 
 /** What the queue keeps for one job ID. */
 export interface JobInfo<P = unknown> {
@@ -49,6 +52,10 @@ export interface JobInfo<P = unknown> {
   progress?: unknown;
   /** failed: its last error. */
   lastError?: JobErrorRecord;
+  /** completed: what its last run's handler resolved (the kept result, as JSON gave it back). */
+  result?: unknown;
+  /** completed: when its last run finished (ms since the epoch, Redis clock). */
+  finishedAt?: number;
 }
 
 /** A live worker of the queue, as its last lease renewal left it. */
@@ -73,6 +80,12 @@ export interface JobErrorRecord {
   time: number;
   /** true when the jam guard requeued the job */
   jammed?: boolean;
+  /** the error's `code`, when it had one */
+  code?: unknown;
+  /** the error's `cause` chain (bounded depth) */
+  cause?: unknown;
+  /** the error's own enumerable data */
+  data?: Record<string, unknown>;
 }
 
 export interface FailedJob<P = unknown> {
@@ -160,10 +173,15 @@ export class JobManager<P = unknown> {
     this.assertOpen('getJob');
     const reply = (await this.host.run('getJob', [key], 'reading a job')) as ScriptReply[] | null;
     if (!reply) return null;
-    return this.info(key, reply[0] as JobState, reply, 1, true);
+    const job = this.info(key, reply[0] as JobState, reply, 1, true);
+    if (job.state === 'completed') {
+      job.finishedAt = Number(reply[1]);
+      job.result = this.decode(reply[7] as string, this.host.keys.results, key, true);
+    }
+    return job;
   }
 
-  async listJobs(state: JobState, options: { offset?: number; limit?: number } = {}): Promise<JobInfo<P>[]> {
+  async listJobs(state: ListState, options: { offset?: number; limit?: number } = {}): Promise<JobInfo<P>[]> {
     if (!STATES.includes(state)) {
       throw new InvalidOptionError(`listJobs takes a state (${STATES.map((s) => `'${s}'`).join(', ')}), got ${describe(state)}`);
     }
@@ -311,7 +329,7 @@ function pageOptions(method: string, options: { offset?: number; limit?: number 
 }
 
 /** An error record as data; never throws: one it cannot read or decrypt says so in its message. */
-function parseRecord(json: string, key: string, id: string, enc: ResolvedEncryption | undefined): JobErrorRecord {
+export function parseRecord(json: string, key: string, id: string, enc: ResolvedEncryption | undefined): JobErrorRecord {
   try {
     const record = JSON.parse(json) as JobErrorRecord & { sealed?: unknown };
     if (typeof record?.sealed !== 'string') return record;

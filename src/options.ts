@@ -8,12 +8,21 @@ import { InvalidArgumentError, InvalidOptionError } from './errors.js';
 import { JOB_OPTION_KEYS, PROCESSING_POLICIES, WAITING_POLICIES, checkJobOptions, type DuplicatePolicy, type JobOptions, type WaitingPolicy } from './job-options.js';
 import { MAX_TIMER_MS, describe } from './util.js';
 import { resolveEncryption, type EncryptionOptions, type ResolvedEncryption } from './crypto.js';
+import { checkPlugins, type Plugin } from './hooks.js';
 
 /** Where Redis is: a URL, node-redis client options, or a cluster. */
 export type RedisConfig = string | RedisClientOptions | { cluster: RedisClusterOptions };
 
 export type { DuplicatePolicy, WaitingPolicy } from './job-options.js';
 export type { EncryptionOptions, ResolvedEncryption } from './crypto.js';
+
+/** How long finished runs' results are kept: for `age` seconds after the run, and/or the newest `count`. */
+export interface KeepResults {
+  /** seconds after its run finished */
+  age?: number;
+  /** the newest so many */
+  count?: number;
+}
 
 /** At most `max` job starts in any `duration` ms (a sliding window). */
 export interface RateLimit {
@@ -140,6 +149,36 @@ export interface QueueOptions {
    * @default none
    */
   encryption?: EncryptionOptions;
+  /**
+   * Append each state change of a job (added, scheduled, active, progress,
+   * completed, retrying, failed, stalled, removed) and of the queue (paused,
+   * resumed, obliterated) to the queue's event stream, in the script that
+   * makes it (see `createQueueEvents`). `false` writes none, for the last bit
+   * of speed; `waitForResult` then polls the kept result.
+   * @default true
+   */
+  events?: boolean;
+  /**
+   * About how many events the stream keeps (`XADD MAXLEN ~`): a listener
+   * that falls further behind loses the oldest.
+   * @default 10000
+   */
+  eventsMaxLen?: number;
+  /**
+   * Keep each finished run's result (what its handler resolved, as JSON) or
+   * final error with its ID, for `waitForResult` and `getJob`: for `age`
+   * seconds and/or the newest `count` (both bounds hold; `{}` keeps them
+   * all). Trimmed by the scripts that keep them. `false` keeps none.
+   * @default { age: 3600 }
+   */
+  keepResults?: KeepResults | false;
+  /**
+   * Hooks called in the process where each thing happens: `onJobAdded` in
+   * the producer, the others in the worker. A hook that throws or rejects is
+   * reported as an 'error' event and changes nothing.
+   * @default []
+   */
+  plugins?: Plugin[];
 }
 
 /**
@@ -164,6 +203,10 @@ const OPTION_KEYS: Readonly<Record<keyof QueueOptions, true>> = {
   errorLogTtl: true,
   maxPayloadBytes: true,
   encryption: true,
+  events: true,
+  eventsMaxLen: true,
+  keepResults: true,
+  plugins: true,
   stallTimeout: true,
   defaultJobOptions: true,
   backoffStrategy: true,
@@ -189,6 +232,10 @@ export interface ResolvedOptions {
   readonly defaultJobOptions: JobOptions | undefined;
   readonly backoffStrategy: ((attempt: number, error: Error) => number) | undefined;
   readonly encryption: ResolvedEncryption | undefined;
+  readonly events: boolean;
+  readonly eventsMaxLen: number;
+  readonly keepResults: Readonly<KeepResults> | false;
+  readonly plugins: readonly Plugin[];
 }
 
 // A name or prefix becomes part of every key: no hash-tag braces, glob
@@ -313,7 +360,23 @@ export function resolveOptions(name: unknown, opts: QueueOptions = {}): { name: 
       defaultJobOptions: opts.defaultJobOptions === undefined ? undefined : (checkJobOptions(opts.defaultJobOptions), opts.defaultJobOptions),
       backoffStrategy: opts.backoffStrategy === undefined || typeof opts.backoffStrategy === 'function' ? opts.backoffStrategy : fail('backoffStrategy', opts.backoffStrategy, 'a function (attempt, error) => ms'),
       encryption: opts.encryption === undefined ? undefined : resolveEncryption(opts.encryption),
+      events: opts.events === undefined || typeof opts.events === 'boolean' ? (opts.events ?? defaults.events) : fail('events', opts.events, 'true or false'),
+      eventsMaxLen: number('eventsMaxLen', opts.eventsMaxLen, defaults.eventsMaxLen, 1),
+      keepResults: keepResults(opts.keepResults),
+      plugins: opts.plugins === undefined ? [] : checkPlugins(opts.plugins),
     },
+  };
+}
+
+function keepResults(value: unknown): Readonly<KeepResults> | false {
+  if (value === undefined) return defaults.keepResults;
+  if (value === false) return false;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('keepResults', value, '{ age?, count? } or false');
+  checkKeys('keepResults key', value, ['age', 'count']);
+  const { age, count } = value as KeepResults;
+  return {
+    ...(age === undefined ? {} : { age: number('keepResults.age', age, 0, 1, false) }),
+    ...(count === undefined ? {} : { count: number('keepResults.count', count, 0, 1) }),
   };
 }
 

@@ -11,18 +11,20 @@ import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
 import { withDefaults, type JobOptions } from './job-options.js';
 import { callOptions, checkCallNumber, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { MAX_TIMER_MS, describe } from './util.js';
-import { runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
+import { eventSettings, runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
 import { Worker, type AsyncHandler, type CallbackHandler, type Handler } from './worker.js';
 import type { Jsonify } from './jsonify.js';
 import { sweep } from './jam-guard.js';
 import { log } from './log.js';
-import { JobManager, type FailedJob, type JobInfo, type JobState, type WorkerInfo } from './manage.js';
+import { JobManager, type FailedJob, type JobInfo, type ListState, type WorkerInfo } from './manage.js';
+import { ResultWaiters } from './results.js';
+import { callHooks, type HookName, type Plugin } from './hooks.js';
 import { FlowControl } from './control.js';
 import type { RateLimit } from './options.js';
 import { RepeatManager, type RepeatArgs, type RepeatInfo, type RepeatSchedule } from './repeat.js';
 import { sandboxes, type SandboxOptions, type Sandboxes } from './sandbox/index.js';
 
-export type { FailedJob, JobErrorRecord, JobInfo, JobState, WorkerInfo } from './manage.js';
+export type { FailedJob, JobErrorRecord, JobInfo, JobState, ListState, WorkerInfo } from './manage.js';
 export type { RepeatArgs, RepeatBounds, RepeatInfo, RepeatJobOptions, RepeatSchedule } from './repeat.js';
 
 /**
@@ -83,6 +85,8 @@ export interface Queue<P = unknown> {
 }
 
 interface PendingAdd {
+  /** the job as given, for the onJobAdded hook */
+  job: Job<unknown>;
   id: string;
   payload: string;
   /** options JSON kept in Redis, or '' */
@@ -105,6 +109,8 @@ export class Queue<P = unknown> extends EventEmitter {
   readonly keys: QueueKeys;
   readonly options: ResolvedOptions;
   private readonly scriptKeys: ScriptKeys;
+  /** What the event-writing scripts are told of events and kept results (scripts.ts eventSettings). */
+  private readonly settings: string;
   /** @internal */
   readonly connection: Connection;
   private worker?: Worker;
@@ -117,6 +123,7 @@ export class Queue<P = unknown> extends EventEmitter {
   private readonly onConnectionError = (err: Error) => this.onError(err, 'redis connection');
   private readonly manager = new JobManager<P>(this, (call) => this.#assertOpen(call));
   private readonly control = new FlowControl(this, (call) => this.#assertOpen(call));
+  private readonly results = new ResultWaiters(this);
   private readonly repeats = new RepeatManager<P>(this, (call) => this.#assertOpen(call), (ms) => this.worker?.repeats.dueIn(ms));
 
   constructor(name: string, opts: QueueOptions = {}) {
@@ -126,6 +133,7 @@ export class Queue<P = unknown> extends EventEmitter {
     this.options = resolved.options;
     this.keys = queueKeys(this.options.prefix, this.name);
     this.scriptKeys = scriptKeys(this.keys);
+    this.settings = eventSettings(this.options.events ? this.options.eventsMaxLen : 0, this.options.keepResults);
     this.connection = Connection.acquire(this.options.redis, this.options.commandTimeout);
     this.connection.on('error', this.onConnectionError);
     this.connection.ready.then(
@@ -187,6 +195,7 @@ export class Queue<P = unknown> extends EventEmitter {
     const gives = (o: JobOptions | undefined) => o !== undefined && (o.delay !== undefined || o.runAt !== undefined);
     const timed = (gives(job.options) || gives(defaults)) && (policy?.waiting ?? this.options.duplicateWhileWaiting) === 'replace';
     return {
+      job: job as Job<unknown>,
       id: job.id,
       payload: encodePayload(job.payload, this.options.maxPayloadBytes, this.options.encryption),
       // Jobs with options also keep when they were added (getJob's addedAt).
@@ -199,7 +208,7 @@ export class Queue<P = unknown> extends EventEmitter {
   private enqueue(items: Omit<PendingAdd, 'resolve' | 'reject'>[]): Promise<AddOutcome>[] {
     const wasEmpty = this.adds.length === 0;
     const promises = items.map(
-      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ id: item.id, payload: item.payload, options: item.options, delay: item.delay, policy: item.policy, resolve, reject })),
+      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ job: item.job, id: item.id, payload: item.payload, options: item.options, delay: item.delay, policy: item.policy, resolve, reject })),
     );
     if (wasEmpty && items.length) process.nextTick(() => this.flushAdds());
     return promises;
@@ -227,6 +236,7 @@ export class Queue<P = unknown> extends EventEmitter {
         (codes) => {
           const s = String(codes);
           chunk.forEach((a, k) => a.resolve(OUTCOMES[s[k]]));
+          if (this.options.plugins.length) chunk.forEach((a, k) => this.hook('onJobAdded', a.job, OUTCOMES[s[k]]));
         },
         (err: Error) => chunk.forEach((a) => a.reject(err)),
       );
@@ -446,7 +456,7 @@ export class Queue<P = unknown> extends EventEmitter {
    * 1000 jobs per call, so a longer list is not one snapshot. A payload that
    * is not JSON is listed as undefined.
    */
-  listJobs(state: JobState, options: { offset?: number; limit?: number } = {}): Promise<JobInfo<P>[]> {
+  listJobs(state: ListState, options: { offset?: number; limit?: number } = {}): Promise<JobInfo<P>[]> {
     return this.manager.listJobs(state, options);
   }
 
@@ -500,6 +510,29 @@ export class Queue<P = unknown> extends EventEmitter {
     return this.manager.getWorkers();
   }
 
+  // ---- results (src/results.ts)
+
+  /**
+   * The result of job `id`: of its run that finishes next when it is queued,
+   * scheduled or processing, else its kept result (keepResults). Resolves
+   * what its handler resolved (as JSON gave it back); rejects with a
+   * RemoteJobError (the original error's message; `remote`: its name, stack,
+   * code, cause and data) when that run fails for good, a JobRemovedError
+   * when the job is removed (or is not in the queue and has no kept result),
+   * a WaitTimeoutError after `timeout` ms (default: none). Every caller
+   * waiting on one ID gets the one run's outcome; all waits of this queue
+   * object share one reader of the event stream. Needs keepResults (an
+   * InvalidOptionError otherwise); with `events: false` it polls.
+   */
+  waitForResult(id: string | number, options?: { timeout?: number }): Promise<unknown> {
+    try {
+      this.#assertOpen('waitForResult');
+      return this.results.wait(id, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   // ---- repeatable jobs (src/repeat.ts)
 
   /**
@@ -546,6 +579,7 @@ export class Queue<P = unknown> extends EventEmitter {
       this.flushAdds();
       clearInterval(this.jamTimer);
       await this.stopProcessing(options);
+      await this.results.close();
       while (this.addsInFlight.size) await Promise.allSettled([...this.addsInFlight]);
       this.connection.off('error', this.onConnectionError);
       await this.connection.release();
@@ -562,7 +596,7 @@ export class Queue<P = unknown> extends EventEmitter {
 
   /** @internal Run a script on this queue's keys, with our errors. */
   run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
-    return this.call(what, () => runScript(this.connection.client, name, this.scriptKeys, args));
+    return this.call(what, () => runScript(this.connection.client, name, this.scriptKeys, args, this.settings));
   }
 
   /** @internal Send a plain command, with our errors. */
@@ -601,29 +635,44 @@ export class Queue<P = unknown> extends EventEmitter {
     return wrapError(err, what);
   }
 
+  /** Call a plugin hook (only queues with plugins get here). */
+  private hook<N extends HookName>(name: N, ...args: Parameters<NonNullable<Plugin[N]>>): void {
+    callHooks(this.options.plugins, name, args, (err, what) => this.onError(err, what));
+  }
+
+  /** @internal */
+  onStarted(job: ActiveJob): void {
+    if (this.options.plugins.length) this.hook('onJobStart', job);
+  }
+
   /** @internal */
   onCompleted(job: ActiveJob, result: unknown): void {
     this.emit('completed', job as ActiveJob<P>, result);
+    if (this.options.plugins.length) this.hook('onJobComplete', job, result);
   }
 
   /** @internal */
   onFailed(job: ActiveJob, err: Error): void {
     this.emit('failed', job as ActiveJob<P>, err);
+    if (this.options.plugins.length) this.hook('onJobFail', job, err);
   }
 
   /** @internal */
   onRetrying(job: ActiveJob, err: Error, delay: number): void {
     this.emit('retrying', job as ActiveJob<P>, err, delay);
+    if (this.options.plugins.length) this.hook('onJobRetry', job, err, delay);
   }
 
   /** @internal */
   onProgress(job: ActiveJob, value: unknown): void {
     this.emit('progress', job as ActiveJob<P>, value);
+    if (this.options.plugins.length) this.hook('onJobProgress', job, value);
   }
 
   /** @internal */
   onStalled(ids: string[]): void {
     this.emit('stalled', ids);
+    if (this.options.plugins.length) for (const id of ids) this.hook('onJobStalled', id);
   }
 
   /** @internal Errors go to 'error' listeners; without one they are only logged, never thrown. */

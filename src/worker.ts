@@ -26,7 +26,7 @@ import type { Connection } from './connection.js';
 import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
 import { MAX_TIMER_MS, backoff, describeValue, sleep, describe } from './util.js';
-import { sealRecord, type ResolvedEncryption } from './crypto.js';
+import { errorRecord, resultJson } from './error-record.js';
 import { log } from './log.js';
 import { RepeatScheduler } from './repeat.js';
 
@@ -39,6 +39,7 @@ export interface WorkerHost {
   readonly keys: QueueKeys;
   readonly options: ResolvedOptions;
   readonly connection: Connection;
+  onStarted(job: ActiveJob): void;
   onCompleted(job: ActiveJob, result: unknown): void;
   onFailed(job: ActiveJob, err: Error): void;
   onRetrying(job: ActiveJob, err: Error, delay: number): void;
@@ -355,6 +356,7 @@ export class Worker {
     }
     const timeout = options.timeout ?? this.host.options.jobTimeout;
     if (timeout > 0) run.timer = setTimeout(() => this.timeOut(run, timeout), timeout);
+    this.host.onStarted(job);
     this.invoke(run);
   }
 
@@ -512,7 +514,8 @@ export class Worker {
     if (failed) args.push(String(options.errorLogSize), String(options.errorLogTtl));
     for (const run of batch) {
       args.push(run.job.id, run.token);
-      if (failed) args.push(errorJson(run.job.id, run.error!, options.encryption), run.retryDelay === undefined ? '' : String(run.retryDelay));
+      if (failed) args.push(errorRecord(run.job.id, run.error!, options.encryption), run.retryDelay === undefined ? '' : String(run.retryDelay));
+      else args.push(options.keepResults ? this.resultOf(run) : '');
     }
     this.inFlight++;
     let reply: ScriptReply[];
@@ -548,6 +551,13 @@ export class Worker {
     if (claim > 0) this.startRuns(reply, 1, claim);
     else this.slotWaiter?.(false);
     this.checkIdle();
+  }
+
+  /** A completed run's result as kept (keepResults); one JSON cannot keep is kept as null, and said. */
+  private resultOf(run: Run): string {
+    const { stored, problem } = resultJson(run.result, this.host.options.maxPayloadBytes, this.host.options.encryption);
+    if (problem) this.host.onError(new ConvoyError(`the result of job ${run.job.id} is kept as null: ${problem}`), 'keeping a result');
+    return stored;
   }
 
   /** A result could not be written: try again with backoff, then give up to stall recovery. */
@@ -622,22 +632,4 @@ export function toError(err: unknown): Error {
   if (err instanceof Error) return err;
   if (typeof err === 'string') return new Error(err);
   return new Error(`handler failed with ${describeValue(err)}`);
-}
-
-/** The error record of a failed run, as stored: sealed with `enc` when the queue has encryption. */
-function errorJson(id: string, err: Error, enc: ResolvedEncryption | undefined): string {
-  let name: string, message: string, stack: string | undefined;
-  try {
-    ({ name, message, stack } = err);
-    name = String(name);
-    message = String(message);
-    stack = stack === undefined ? undefined : String(stack);
-  } catch {
-    // A getter that throws: keep what we can.
-    name = 'Error';
-    message = 'the handler failed with an error that could not be read';
-  }
-  const record = { id, name, message, stack, time: Date.now() };
-  const json = JSON.stringify(record);
-  return enc ? sealRecord(record, json, enc) : json;
 }

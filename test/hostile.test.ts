@@ -503,6 +503,9 @@ forEachBackend((test, ctx) => {
     await inspect.hSet(k.repeatspec, 'e', REPEAT_SPEC);
     await inspect.sAdd(k.superseded, 'd');
     await inspect.hSet(k.deadline, { a: '99999999999999' });
+    await inspect.sendCommand(['XADD', k.events, '*', 'event', 'added', 'id', 'a']);
+    await inspect.hSet(k.results, 'f', 'r1');
+    await inspect.zAdd(k.resultorder, { score: 1, value: 'f' });
   }
 
   /** Each key's type and contents, in a canonical order (a hash table's own order may change on a read). */
@@ -518,6 +521,7 @@ forEachBackend((test, ctx) => {
         zset: ['ZRANGE', key, '0', '-1', 'WITHSCORES'],
         hash: ['HGETALL', key],
         string: ['GET', key],
+        stream: ['XRANGE', key, '-', '+'],
       };
       const value = read[type] ? await inspect.sendCommand(read[type]) : null;
       out[name] = [type, Array.isArray(value) && type !== 'list' && type !== 'zset' ? [...(value as string[])].map(String).sort() : value];
@@ -536,7 +540,7 @@ forEachBackend((test, ctx) => {
     ['resume', ['1000']],
     ['release', ['500', 'c', TOKEN], 'with a RateLimitError wait'],
     ['claim', ['2', '1', '30000']],
-    ['complete', ['1', '1', '30000', 'c', TOKEN]],
+    ['complete', ['1', '1', '30000', 'c', TOKEN, '{"r":1}']],
     ['fail', ['1', '1', '30000', '10', '100', 'c', TOKEN, '{"message":"x"}', '100', 'd', TOKEN, '{"message":"y"}', '']],
     ['promote', ['s']],
     ['progress', ['c', TOKEN, '{"pct":5}']],

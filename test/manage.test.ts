@@ -20,9 +20,10 @@ function holder() {
 const BOUND = 15_000;
 
 forEachBackend((test, ctx) => {
+  /** The queue's keys that exist, but its event stream (a log of what happened, not state; see test/events.test.ts). */
   const keysOf = async (q: Queue<unknown>) => {
     const out: string[] = [];
-    for (const name of KEY_NAMES) if ((await ctx.backend.inspect.exists(q.keys[name])) === 1) out.push(name);
+    for (const name of KEY_NAMES) if (name !== 'events' && (await ctx.backend.inspect.exists(q.keys[name])) === 1) out.push(name);
     return out;
   };
 
@@ -69,7 +70,7 @@ forEachBackend((test, ctx) => {
     t.deepEqual(info?.progress, { pct: 40 });
     t.deepEqual(info?.payload, { n: 1 });
     h.release('p');
-    await until(async () => (await q.getJob('p')) === null, Boolean, { what: 'the job to complete and be gone', timeout: BOUND });
+    await until(async () => (await q.getJob('p'))?.state === 'completed', Boolean, { what: 'the job to complete, only its result kept', timeout: BOUND });
   });
 
   test('getJob: a failed job shows its last error and every run it made', async (t) => {
@@ -402,6 +403,8 @@ forEachBackend((test, ctx) => {
     t.not((await keysOf(q)).length, 0);
     await q.obliterate();
     t.deepEqual(await keysOf(q), []);
+    const events = (await ctx.backend.inspect.sendCommand(['XRANGE', q.keys.events, '-', '+'])) as Array<[string, string[]]>;
+    t.deepEqual(events.map(([, fields]) => fields), [['event', 'obliterated', 'id', '']], 'the new event stream tells of it, and only of it');
     t.is(await q.addJob(new Job('a')), 'queued', 'the queue works again afterwards');
   });
 

@@ -86,7 +86,7 @@ for (const [given, message] of [
 
 test('an unknown option with no near known one is refused with the list of options', (t) => {
   const err = t.throws(() => resolveOptions('q', { retries: 3 } as never), { instanceOf: InvalidOptionError });
-  t.regex(err.message, /^unknown option `retries` \(option takes `redis`, `prefix`, .*`backoffStrategy`\)$/);
+  t.regex(err.message, /^unknown option `retries` \(option takes `redis`, `prefix`, .*`keepResults`, `plugins`, .*`backoffStrategy`\)$/);
 });
 
 test('a job option given to the queue is refused with where it belongs', (t) => {

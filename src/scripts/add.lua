@@ -1,5 +1,5 @@
 -- add: publish job IDs (lib/add.lua).
--- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake superseded deadline prioritized sequence groups gactive glimited control
+-- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake superseded deadline prioritized sequence groups gactive glimited control events
 -- ARGV: the queue's policies: processing ('ignore' | 'rerun' | 'supersede'),
 --       waiting ('ignore' | 'replace' | 'debounce'), maxWait in ms or '';
 --       n, the n ids; m, then m quads for the ids that carry anything (most
@@ -7,7 +7,7 @@
 --       JSON or '', delay in ms or '' (none given); then quads for the ids
 --       that give their own policies: index, waiting or '', processing or '',
 --       maxWait or ''
--- INCLUDE: present enqueue schedule add
+-- INCLUDE: present events enqueue schedule add
 -- Returns one code per ID, as a string (see add_jobs).
 local n = tonumber(ARGV[4])
 local ids, extra = {}, {}

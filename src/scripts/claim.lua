@@ -1,9 +1,9 @@
 -- claim: a worker with free slots takes up to ARGV[1] jobs (due scheduled jobs
 -- join their places first), as the queue's flow control allows.
--- KEYS: queued processing leases payload scheduled options attempts wake prioritized sequence groups gactive glimited control limiter deadline
+-- KEYS: queued processing leases payload scheduled options attempts wake prioritized sequence groups gactive glimited control limiter deadline events
 -- ARGV: n (free slots), rearm ('1' when the worker was woken by the marker),
 --       lease (ms)
--- INCLUDE: present enqueue claim
+-- INCLUDE: present events enqueue claim
 -- Returns what claim_write returns (lib/claim.lua).
 -- Keeps: an ID leaves its waiting place and enters processing, with a lease,
 -- in the same step. Every key is read before the first write, so foreign data

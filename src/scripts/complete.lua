@@ -1,20 +1,23 @@
 -- complete: end successful runs, then claim up to ARGV[1] next jobs for the
 -- slots they free (one round trip per batch of completions).
--- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress wake prioritized sequence groups gactive glimited control limiter superseded deadline
--- ARGV: n (jobs to claim), rearm ('1'/'0'), lease (ms), then pairs: id, token
--- INCLUDE: present end-runs enqueue claim
+-- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress wake prioritized sequence groups gactive glimited control limiter superseded deadline events results resultorder
+-- ARGV: n (jobs to claim), rearm ('1'/'0'), lease (ms), then triples: id,
+--       token, result JSON (as stored; '' when results are not kept)
+-- INCLUDE: present events results end-runs enqueue claim
 -- Returns {flags, then what claim_write returns}: flags has '1' for each pair
 -- that was still the current claim, '2' for one that a newer add superseded
 -- (it changed nothing; the ID is queued again, afresh) and '0' for a stale
 -- one, which changed nothing.
 -- Keeps: a finished ID leaves processing and committed together (so it can be
 -- queued again), with everything kept for it; with a pending rerun it moves
--- from processing back to queued, and so does a superseded one. Every key is
--- read before the first write.
-local ids, tokens = {}, {}
-for i = 4, #ARGV, 2 do
+-- from processing back to queued, and so does a superseded one. Each
+-- finished run's result is kept (with keepResults) and told as a 'completed'
+-- event; a superseded run's is not. Every key is read before the first write.
+local ids, tokens, results = {}, {}, {}
+for i = 4, #ARGV, 3 do
   ids[#ids + 1] = ARGV[i]
   tokens[#tokens + 1] = ARGV[i + 1]
+  results[ARGV[i]] = ARGV[i + 2]
 end
 local n, rearm = tonumber(ARGV[1]), ARGV[2] == '1'
 -- Optional keys cost one EXISTS when a queue uses none of them.
@@ -26,6 +29,10 @@ enqueue_read(again)
 enqueue_read(cut)
 local due = claim_due(o, o.scheduled and clock() or 0)
 local plan = claim_check(o, n, rearm, true, due, #live)
+if #live > 0 then
+  events_read()
+  results_read()
+end
 local next = claim_pop(o, plan, due)
 
 end_runs_write(o, live, again, cut)
@@ -36,6 +43,23 @@ if #over > 0 then
 end
 enqueue(again)
 enqueue(cut)
+-- the runs that count (a superseded one records nothing)
+local done = {}
+if #cut == 0 then done = live else
+  local skip = {}
+  for _, id in ipairs(cut) do skip[id] = true end
+  for _, id in ipairs(live) do if not skip[id] then done[#done + 1] = id end end
+end
+if #done > 0 and KEEP then
+  local now = clock()
+  for _, id in ipairs(done) do
+    keep_result(id, 'r' .. results[id], now)
+    emit('completed', id, 'result', results[id])
+  end
+  keep_trim(now, #done)
+else
+  for _, id in ipairs(done) do emit('completed', id) end
+end
 local out = claim_write(o, plan, next, due, rearm, tonumber(ARGV[3]), #live)
 table.insert(out, 1, flags)
 return out

@@ -1,8 +1,8 @@
 -- drain: remove a page of the waiting jobs (queued, prioritized, grouped and
 -- scheduled) with everything kept for them; running jobs are left alone.
--- KEYS: queued scheduled committed payload options attempts stalls prioritized groups deadline
+-- KEYS: queued scheduled committed payload options attempts stalls prioritized groups deadline events
 -- ARGV: page (IDs taken from each waiting place)
--- INCLUDE: present
+-- INCLUDE: present events
 -- Returns {IDs removed, 1 when more may be left}; the caller calls again while
 -- more are left.
 -- Keeps: the IDs leave their state and committed in one step. Every key is
@@ -21,6 +21,7 @@ if list then
 end
 present(K.committed, 'set')
 local o = optional({ 'payload', 'options', 'attempts', 'stalls', 'deadline' })
+if #queued + #scheduled + #prioritized + #grouped > 0 then events_read() end
 if #queued > 0 then redis.call('LTRIM', K.queued, #queued, -1) end
 if #scheduled > 0 then redis.call('ZREM', K.scheduled, unpack(scheduled)) end
 if #prioritized > 0 then redis.call('ZREM', K.prioritized, unpack(prioritized)) end
@@ -34,6 +35,7 @@ for _, ids in ipairs({ queued, scheduled, prioritized, grouped }) do
     redis.call('SREM', K.committed, unpack(ids))
     forget(o, ids)
     removed = removed + #ids
+    for _, id in ipairs(ids) do emit('removed', id) end
   end
 end
 local more = #queued == page or #scheduled == page or #prioritized == page or redis.call('ZCARD', K.groups) > 0

@@ -2,18 +2,19 @@
 -- run with attempts left is retried: its ID stays committed and goes to the
 -- queue (no delay) or to scheduled at now + its delay; a run without fails for
 -- good (a failure record). Then claim up to ARGV[1] next jobs for the freed slots.
--- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress failed failinfo errors wake prioritized sequence groups gactive glimited control limiter superseded deadline
+-- KEYS: queued committed processing leases payload rerun scheduled options attempts stalls progress failed failinfo errors wake prioritized sequence groups gactive glimited control limiter superseded deadline events results resultorder
 -- ARGV: n, rearm, lease (ms), error log size, error log TTL (s), then quads:
 --       id, token, error JSON, retry delay in ms ('' = fails for good)
--- INCLUDE: present end-runs enqueue schedule claim record-failure
+-- INCLUDE: present events results end-runs enqueue schedule claim record-failure
 -- Returns {flags, then what claim_write returns}, flags as complete's.
 -- Keeps: an ID that fails for good leaves processing and committed (its
 -- payload, options and attempts stay for inspection with its failure record);
 -- with a pending rerun it is queued again instead, afresh. A superseded run
 -- records nothing (no retry, no failure, no error logged): its ID is queued
 -- again, afresh (flag '2', as complete's). A retried ID moves from
--- processing to queued or scheduled in one step. Every key is read before the
--- first write.
+-- processing to queued or scheduled in one step. A run that fails for good
+-- keeps its error as the ID's result (with keepResults); each ending is told
+-- as a 'retrying' or 'failed' event. Every key is read before the first write.
 local logSize, logTtl = tonumber(ARGV[4]), tonumber(ARGV[5])
 local ids, tokens, errs, delays = {}, {}, {}, {}
 for i = 6, #ARGV, 4 do
@@ -48,6 +49,8 @@ enqueue_read(cut)
 local now = clock()
 local due = claim_due(o, now)
 local plan = claim_check(o, n, rearm, true, due, #live)
+if #live > 0 then events_read() end
+if #over + #again > 0 then results_read() end
 local next = claim_pop(o, plan, due)
 
 end_runs_write(o, live, again, cut)
@@ -56,7 +59,7 @@ if o.rerun and #retry > 0 then redis.call('SREM', K.rerun, unpack(retry)) end
 if #over > 0 then redis.call('SREM', K.committed, unpack(over)) end
 local now_queue, later = {}, {}
 for _, id in ipairs(retry) do
-  redis.call('HINCRBY', K.attempts, id, 1)
+  emit('retrying', id, 'attempt', redis.call('HINCRBY', K.attempts, id, 1), 'delay', delays[id], 'error', errs[id])
   if delays[id] > 0 then
     later[#later + 1] = now + delays[id]
     later[#later + 1] = id
@@ -76,11 +79,19 @@ for _, id in ipairs(retry) do log_error(errs[id], logSize, logTtl) end
 for _, id in ipairs(again) do
   if o.attempts then redis.call('HDEL', K.attempts, id) end
   log_error(errs[id], logSize, logTtl)
+  emit('failed', id, 'error', errs[id])
 end
 for _, id in ipairs(over) do
-  redis.call('HINCRBY', K.attempts, id, 1)
+  local attempt = redis.call('HINCRBY', K.attempts, id, 1)
   if o.progress then redis.call('HDEL', K.progress, id) end
   record_failure(id, errs[id], logSize, logTtl)
+  emit('failed', id, 'attempt', attempt, 'error', errs[id])
+end
+if KEEP and #over + #again > 0 then
+  for _, ids in ipairs({ again, over }) do
+    for _, id in ipairs(ids) do keep_result(id, 'e' .. errs[id], now) end
+  end
+  keep_trim(now, #over + #again)
 end
 table.insert(out, 1, flags)
 return out

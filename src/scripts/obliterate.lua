@@ -1,10 +1,11 @@
 -- obliterate: delete every key of the queue, unless jobs are processing and
 -- the caller did not force it.
--- KEYS: queued scheduled committed processing leases payload options attempts stalls progress rerun failed failinfo errors wake lock workers workerinfo repeats repeatspec prioritized sequence control limiter resume groups gactive glimited superseded deadline
+-- KEYS: queued scheduled committed processing leases payload options attempts stalls progress rerun failed failinfo errors wake lock workers workerinfo repeats repeatspec prioritized sequence control limiter resume groups gactive glimited superseded deadline events results resultorder
 -- ARGV: force ('1' | '0')
--- INCLUDE: present
+-- INCLUDE: present events
 -- Returns the number of jobs processing when it refused (nothing deleted), or
--- {deleted keys} when it deleted. UNLINK frees big keys in the background, so
+-- {deleted keys} when it deleted. With events on, the new event stream then
+-- holds one 'obliterated' event, so waiters and listeners learn of it. UNLINK frees big keys in the background, so
 -- one call does it whatever their size.
 -- Keeps: all or nothing. Every key's type is checked first: a key holding data
 -- convoy-queue did not write fails the call and nothing is deleted. The jam
@@ -20,6 +21,7 @@ local KINDS_ALL = {
 KINDS_ALL.repeats, KINDS_ALL.repeatspec = 'zset', 'hash'
 KINDS_ALL.prioritized, KINDS_ALL.sequence, KINDS_ALL.control, KINDS_ALL.limiter = 'zset', 'string', 'hash', 'zset'
 KINDS_ALL.resume, KINDS_ALL.groups, KINDS_ALL.gactive, KINDS_ALL.glimited, KINDS_ALL.superseded = 'list', 'zset', 'hash', 'zset', 'set'
+KINDS_ALL.events, KINDS_ALL.results, KINDS_ALL.resultorder = 'stream', 'hash', 'zset'
 local names = {}
 for name in pairs(KINDS_ALL) do names[#names + 1] = name end
 table.sort(names)
@@ -46,4 +48,6 @@ for _, name in ipairs(names) do
   if name == 'sequence' then ours = string.match(redis.call('GET', K.sequence) or '0', '^%-?%d+$') ~= nil end
   if ours then keys[#keys + 1] = K[name] end
 end
-return { redis.call('UNLINK', unpack(keys)) }
+local deleted = redis.call('UNLINK', unpack(keys))
+emit('obliterated', '')
+return { deleted }

@@ -1,9 +1,10 @@
 -- remove-job: take an ID out of whatever state it is in (queued, scheduled,
 -- processing or failed), with everything kept for it.
--- KEYS: queued committed scheduled processing leases rerun progress payload options attempts stalls failed failinfo superseded deadline wake prioritized sequence groups gactive glimited control
+-- KEYS: queued committed scheduled processing leases rerun progress payload options attempts stalls failed failinfo superseded deadline wake prioritized sequence groups gactive glimited control events results resultorder
 -- ARGV: id
--- INCLUDE: present enqueue
--- Returns 1 when the ID was in the queue (committed or failed), 0 otherwise.
+-- INCLUDE: present events enqueue
+-- Returns 1 when the ID was in the queue (committed, failed or with a kept
+-- result), 0 otherwise; a 'removed' event tells waiters.
 -- Keeps: the ID leaves committed together with the one state it was in, so
 -- the invariant holds. A processing run is cancelled: with no processing entry
 -- its claim token matches nothing, so its late result changes nothing and its
@@ -19,7 +20,10 @@ redis.call('LLEN', K.queued)
 present(K.leases, 'zset')
 present(K.failinfo, 'hash')
 local o = optional({ 'rerun', 'progress', 'payload', 'options', 'attempts', 'stalls', 'superseded', 'deadline' })
-if not committed and not processing and not scheduled and not failed then return 0 end
+present(K.results, 'hash')
+local kept = redis.call('ZSCORE', K.resultorder, id)
+if not committed and not processing and not scheduled and not failed and not kept then return 0 end
+events_read()
 local groups = processing and group_end_read({ id }) or {}
 local queued = committed and not processing and not scheduled
 if queued then unqueue_read({ id }) end
@@ -42,4 +46,9 @@ if failed then
   redis.call('ZREM', K.failed, id)
   redis.call('HDEL', K.failinfo, id)
 end
+if kept then
+  redis.call('ZREM', K.resultorder, id)
+  redis.call('HDEL', K.results, id)
+end
+emit('removed', id)
 return 1

@@ -4,11 +4,11 @@
 -- goes back to the tail of the queue, or fails for good once its stalls pass
 -- its stallLimit (default 1). It also keeps this worker in the registry of
 -- live workers (getWorkers) and forgets those not seen for two leases.
--- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo prioritized sequence groups gactive glimited control repeats superseded attempts
+-- KEYS: queued committed processing leases rerun options stalls progress failed failinfo errors wake workers workerinfo prioritized sequence groups gactive glimited control repeats superseded attempts events results resultorder
 -- ARGV: lease (ms), recovery limit, error log size, error log TTL (s), worker
 --       id, worker info JSON ('' when unchanged since its last renewal), then
 --       pairs: id, token (this worker's runs)
--- INCLUDE: present enqueue record-failure
+-- INCLUDE: present events results enqueue record-failure
 -- Returns {flags, {requeued id, ...}, {failed id, ...}, 1 when the registry
 -- wants this worker's info, ms until the earliest occurrence of a repeatable
 -- job or false}: flags has '1' for each
@@ -92,6 +92,8 @@ if #stalled > 0 then
   enqueue_read(back)
   enqueue_read(cut)
   ended = group_end_read(stalled)
+  events_read()
+  if #dead > 0 then results_read() end
 end
 
 if #gone > 0 then
@@ -134,9 +136,14 @@ end
 for _, id in ipairs(back) do
   local err = cjson.encode({ id = id, name = 'StalledError', message = 'stalled: its worker stopped renewing the lease; back in the queue', stalled = true, time = now })
   log_error(err, logSize, logTtl)
+  emit('stalled', id, 'count', counts[id])
 end
 for _, id in ipairs(dead) do
   local err = cjson.encode({ id = id, name = 'StalledError', message = 'stalled ' .. counts[id] .. ' times, more than its stallLimit allows', stalled = true, time = now })
   record_failure(id, err, logSize, logTtl)
+  emit('stalled', id, 'count', counts[id])
+  emit('failed', id, 'error', err)
+  if KEEP then keep_result(id, 'e' .. err, now) end
 end
+if KEEP and #dead > 0 then keep_trim(now, #dead) end
 return out

@@ -1,12 +1,12 @@
 -- repeat-fire: one occurrence of a repeatable job. It adds the job as an add
 -- would (lib/add.lua: a waiting or processing ID follows the duplicate policy)
 -- and moves the repeat on to its next occurrence, in one step.
--- KEYS: repeats repeatspec queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake superseded deadline prioritized sequence groups gactive glimited control
+-- KEYS: repeats repeatspec queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake superseded deadline prioritized sequence groups gactive glimited control events
 -- ARGV: id, the occurrence (ms: its score as read), sha1 of its stored spec as
 --       read, the next occurrence (ms; '' when the schedule is over: the repeat
 --       goes), mode (policy for a processing ID), payload JSON or '', options
 --       JSON or '', policy for a waiting ID, maxWait (ms or '')
--- INCLUDE: present enqueue schedule add
+-- INCLUDE: present events enqueue schedule add
 -- Returns {add code ('0'..'4', see add_jobs) or false when this occurrence was
 -- fired already or its repeat changed or went, ms until the repeat's next
 -- occurrence or false}.

@@ -1,9 +1,9 @@
 -- retry-failed: failed IDs go back to the tail of the queue with fresh
 -- attempts (their payload and options stay). With no IDs it takes the first
 -- `page` failure records.
--- KEYS: queued committed attempts stalls failed failinfo wake options prioritized sequence groups gactive glimited control
+-- KEYS: queued committed attempts stalls failed failinfo wake options prioritized sequence groups gactive glimited control events
 -- ARGV: page (used when no ids are given), then ids
--- INCLUDE: present enqueue
+-- INCLUDE: present events enqueue
 -- Returns {requeued, failure records looked at}.
 -- Keeps: an ID leaves the failed zset and enters committed and the queued list
 -- in one step. An ID that is committed again already (it was added anew) only
@@ -27,6 +27,7 @@ for i, id in ipairs(ids) do
 end
 if #records == 0 then return { 0, 0 } end
 enqueue_read(back)
+if #back > 0 then events_read() end
 redis.call('ZREM', K.failed, unpack(records))
 redis.call('HDEL', K.failinfo, unpack(records))
 if #back > 0 then
@@ -34,5 +35,6 @@ if #back > 0 then
   if o.attempts then redis.call('HDEL', K.attempts, unpack(back)) end
   if o.stalls then redis.call('HDEL', K.stalls, unpack(back)) end
   enqueue(back)
+  for _, id in ipairs(back) do emit('added', id) end
 end
 return { #back, #records }

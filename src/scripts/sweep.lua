@@ -2,10 +2,10 @@
 -- time since their claim (a hard cap on run time) go back to the tail of the
 -- queued list, keeping their committed entry, payload and options; the jam is
 -- logged in the error log (no failure record: the job is not failed).
--- KEYS: queued processing leases payload rerun progress errors wake lock options prioritized sequence groups gactive glimited control superseded
+-- KEYS: queued processing leases payload rerun progress errors wake lock options prioritized sequence groups gactive glimited control superseded events
 -- ARGV: lock token, idle time (microseconds), batch limit, error log size,
 --       error log TTL (s), lock lifetime (ms)
--- INCLUDE: present enqueue
+-- INCLUDE: present events enqueue
 -- Returns {id, payload or false, ...} of the requeued jobs, or false when the caller no longer
 -- holds the sweep lock (so two sweepers never overlap).
 -- Keeps: an ID moves from processing (and leases) to queued in one step;
@@ -22,6 +22,7 @@ present(K.leases, 'zset')
 present(K.errors, 'list')
 enqueue_read(ids)
 local ended = group_end_read(ids)
+if #ids > 0 then events_read() end
 
 redis.call('PEXPIRE', K.lock, ARGV[6])
 if #ids == 0 then return {} end
@@ -37,6 +38,7 @@ local message = 'jammed: processing for more than ' .. (idle / 1000000) .. ' s'
 local out = {}
 for i, id in ipairs(ids) do
   redis.call('LPUSH', K.errors, cjson.encode({ id = id, message = message, jammed = true, time = now }))
+  emit('stalled', id, 'jammed', '1')
   out[2 * i - 1] = id
   out[2 * i] = payloads[i] or false
 end

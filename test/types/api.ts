@@ -24,6 +24,11 @@ import Convoy, {
   type RepeatSchedule,
   type SandboxJob,
   type SandboxOptions,
+  type AddOutcome,
+  type KeepResults,
+  type Plugin,
+  type QueueEvent,
+  type QueueEventMap,
 } from 'convoy-queue';
 
 // ---- The exports: exactly these names.
@@ -43,9 +48,12 @@ type ErrorNames =
   | 'ForeignDataError'
   | 'DecryptionError'
   | 'RateLimitError'
-  | 'SandboxError';
+  | 'SandboxError'
+  | 'RemoteJobError'
+  | 'JobRemovedError'
+  | 'WaitTimeoutError';
 expectTypeOf<keyof typeof api>().toEqualTypeOf<
-  'default' | 'Job' | 'ActiveJob' | 'MAX_ID_BYTES' | 'Queue' | 'createQueue' | 'queueKeys' | ErrorNames
+  'default' | 'Job' | 'ActiveJob' | 'MAX_ID_BYTES' | 'Queue' | 'createQueue' | 'queueKeys' | 'createQueueEvents' | 'QueueEventStream' | ErrorNames
 >();
 expectTypeOf<keyof typeof Convoy>().toEqualTypeOf<'createQueue' | 'Job' | 'Queue' | 'errors'>();
 expectTypeOf<keyof typeof Convoy.errors>().toEqualTypeOf<ErrorNames>();
@@ -94,6 +102,7 @@ expectTypeOf<OwnMembers<Queue>>().toEqualTypeOf<
   | 'repeat'
   | 'removeRepeat'
   | 'listRepeats'
+  | 'waitForResult'
   | 'close'
 >();
 type Internals =
@@ -106,6 +115,8 @@ type Internals =
   | 'onRetrying'
   | 'onProgress'
   | 'onStalled'
+  | 'onStarted'
+  | 'results'
   | 'worker'
   | 'repeats'
   | 'closing';
@@ -133,7 +144,29 @@ expectTypeOf<keyof QueueOptions>().toEqualTypeOf<
   | 'backoffStrategy'
   | 'stallTimeout'
   | 'encryption'
+  | 'events'
+  | 'eventsMaxLen'
+  | 'keepResults'
+  | 'plugins'
 >();
+
+// ---- Results and events
+expectTypeOf(createQueue('r').waitForResult).toEqualTypeOf<(id: string | number, options?: { timeout?: number }) => Promise<unknown>>();
+expectTypeOf<QueueOptions['keepResults']>().toEqualTypeOf<KeepResults | false | undefined>();
+void createQueue('r', { keepResults: { count: 100 }, eventsMaxLen: 1000, events: true, plugins: [{ onJobComplete: (job, result) => void [job.id, result] }] });
+// @ts-expect-error an unknown hook
+void createQueue('r', { plugins: [{ onJobDone: () => undefined }] });
+{
+  const events = api.createQueueEvents('r', { from: '$' });
+  events.on('completed', (e) => expectTypeOf(e).toEqualTypeOf<QueueEventMap['completed']>());
+  events.on('failed', (e) => expectTypeOf(e.error.message).toEqualTypeOf<string>());
+  events.on('event', (e) => expectTypeOf(e).toEqualTypeOf<QueueEvent>());
+  // @ts-expect-error no such event
+  events.on('finished', () => undefined);
+  expectTypeOf(events).toMatchTypeOf<AsyncIterable<QueueEvent>>();
+  expectTypeOf(new api.RemoteJobError('m', { name: 'E', message: 'm' }, 'x').remote.code).toEqualTypeOf<unknown>();
+  expectTypeOf<Plugin['onJobAdded']>().toMatchTypeOf<((job: Job, outcome: AddOutcome) => unknown) | undefined>();
+}
 // Encryption keys: Buffers (or Uint8Arrays) by id.
 void createQueue('sealed', { encryption: { keys: { k1: Buffer.alloc(32), k2: new Uint8Array(32) }, current: 'k2' } });
 expectTypeOf<QueueOptions['encryption']>().toEqualTypeOf<EncryptionOptions | undefined>();

@@ -3,7 +3,7 @@
  * package (test/package.test.ts) at the lowest supported and the current
  * @types/node.
  */
-import Convoy, { ConvoyError, Job, QueueClosedError, createQueue, type ActiveJob, type QueueOptions } from 'convoy-queue';
+import Convoy, { ConvoyError, Job, QueueClosedError, RemoteJobError, createQueue, createQueueEvents, type ActiveJob, type QueueOptions } from 'convoy-queue';
 
 interface Delivery {
   truck: string;
@@ -34,6 +34,14 @@ export async function main(): Promise<void> {
     new Job(2, { truck: 'Mack', due: new Date(), stops: 3 }),
   ]);
   console.log(outcome, outcomes, await deliveries.stats());
+  try {
+    console.log('result', await deliveries.waitForResult('d-1', { timeout: 5000 }));
+  } catch (err) {
+    if (err instanceof RemoteJobError) console.error(err.remote.name, err.remote.code, err.message);
+  }
+  const events = createQueueEvents('deliveries', { redis: 'redis://127.0.0.1:6379' });
+  events.on('completed', (e) => console.log(e.id, e.result));
+  for await (const e of events) if (e.event === 'failed') console.log(e.id, e.error.message);
   for (const failed of await deliveries.getFailed({ limit: 10 })) {
     console.log(failed.id, failed.count, failed.lastError?.message, failed.payload?.due.toUpperCase());
   }

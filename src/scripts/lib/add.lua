@@ -21,7 +21,7 @@
 -- mode: the queue's policy for processing IDs ('ignore' | 'rerun' | 'supersede');
 -- wait: nil ('ignore'), or { policy = the queue's policy for waiting IDs
 -- ('ignore' | 'replace' | 'debounce'), maxWait = ms or nil }.
--- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake superseded deadline prioritized sequence groups gactive glimited control
+-- KEYS: queued committed processing payload rerun scheduled options attempts stalls failed failinfo wake superseded deadline prioritized sequence groups gactive glimited control events
 -- Returns one code per ID, as a string: '0' queued, '1' committed (already
 -- queued or scheduled, or earlier in this same call, and left as it was), '2'
 -- processing (with 'rerun' or 'supersede' it runs again after), '3' scheduled,
@@ -194,6 +194,7 @@ local function add_jobs(ids, extra, mode, wait)
   if #leaving > 0 then unqueue_read(leaving) end
   -- (schedule() below writes the wake key too: read it even when no ID joins the queue)
   enqueue_read(#joining > 0 and joining or nil, joiningOpts)
+  if #fresh > 0 then events_read() end
 
   -- Writes: every key below has been read above.
   local queued, due, all = {}, {}, {}
@@ -232,6 +233,7 @@ local function add_jobs(ids, extra, mode, wait)
     if payload ~= '' then redis.call('HSET', K.payload, ids[i], payload) end
     if options ~= '' then redis.call('HSET', K.options, ids[i], options) end
     if dl[i] then redis.call('HSET', K.deadline, ids[i], dl[i]) end
+    if at[i] then emit('scheduled', ids[i], 'delay', at[i] - (now or 0)) else emit('added', ids[i]) end
   end
   for _, i in ipairs(refailed) do
     local id = ids[i]

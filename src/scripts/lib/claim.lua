@@ -17,7 +17,7 @@
 --   jam) never matches an earlier worker's token.
 -- o: optional(...) of the calling script (payload, scheduled, options,
 -- attempts, deadline, prioritized, control, groups, glimited).
--- KEYS: queued processing leases payload scheduled options attempts wake prioritized sequence groups gactive glimited control limiter deadline
+-- KEYS: queued processing leases payload scheduled options attempts wake prioritized sequence groups gactive glimited control limiter deadline events
 -- claim_write returns {token or false, ms until the next scheduled job (or
 -- held-back group) is due (when it claimed fewer than asked) or false, held
 -- back: false, -1 (paused: wait for resume) or ms to wait before claiming
@@ -79,6 +79,7 @@ local function claim_check(o, n, rearm, processingRead, due, ending)
     group_keys_read(plan.reopened)
     group_keys_read(redis.call('ZRANGE', K.groups, 0, plan.n - 1))
   end
+  if plan.n > 0 then events_read() end
   return plan
 end
 
@@ -182,6 +183,7 @@ local function claim_write(o, plan, ids, due, rearm, leaseMs, freed)
     redis.call('ZADD', K.processing, unpack(zargs))
     redis.call('ZADD', K.leases, unpack(largs))
     if o.deadline then redis.call('HDEL', K.deadline, unpack(ids)) end
+    for i, id in ipairs(ids) do emit('active', id, 'attempt', (tonumber(used[i]) or 0) + 1) end
     out[1] = token
   end
   if #ids < n and (o.scheduled or o.glimited) then
