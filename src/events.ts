@@ -46,8 +46,28 @@ export type QueueEvent = QueueEventMap[QueueEventName];
 
 const NUMBERS = new Set(['delay', 'attempt', 'count']);
 
-/** One stream entry as an event; values that cannot be read are left out, and `problem` says why. */
-export function parseEvent(eventId: string, fields: string[], keys: QueueKeys, options: Pick<ResolvedOptions, 'encryption'>, problem: (err: unknown) => void): QueueEvent {
+/**
+ * The events of one stream entry, as field lists: an entry holds the events of
+ * one kind of one script call (`event <name>`, then each event's fields from
+ * its `id`), so a batch of completions is one XADD.
+ */
+export function splitEntry(fields: string[]): Array<{ name: string; id: string; fields: string[] }> {
+  const out: Array<{ name: string; id: string; fields: string[] }> = [];
+  const name = fields[0] === 'event' ? fields[1] : '';
+  for (let i = 2; i < fields.length; i += 2) {
+    if (fields[i] === 'id') out.push({ name, id: fields[i + 1], fields: ['event', name] });
+    out.at(-1)?.fields.push(fields[i], fields[i + 1]);
+  }
+  return out;
+}
+
+/** The events of one stream entry; values that cannot be read are left out, and `problem` says why. */
+export function parseEvents(eventId: string, fields: string[], keys: QueueKeys, options: Pick<ResolvedOptions, 'encryption'>, problem: (err: unknown) => void): QueueEvent[] {
+  return splitEntry(fields).map((e) => parseEvent(eventId, e.fields, keys, options, problem));
+}
+
+/** One event's fields as an event. */
+function parseEvent(eventId: string, fields: string[], keys: QueueKeys, options: Pick<ResolvedOptions, 'encryption'>, problem: (err: unknown) => void): QueueEvent {
   const e: Record<string, unknown> = { eventId };
   for (let i = 0; i < fields.length; i += 2) {
     const [f, v] = [fields[i], fields[i + 1]];
@@ -220,11 +240,12 @@ export class QueueEventStream extends EventEmitter implements AsyncIterable<Queu
       blockMs: this.options.blockingTimeout * 1000,
       onEntries: (entries) => {
         for (const [eventId, fields] of entries) {
-          const event = parseEvent(eventId, fields, this.keys, this.options, (err) => this.report(err));
-          if (this.closed) return;
-          this.emit(event.event, event);
-          this.emit('event', event);
-          for (const push of this.iterators) push(event);
+          for (const event of parseEvents(eventId, fields, this.keys, this.options, (err) => this.report(err))) {
+            if (this.closed) return;
+            this.emit(event.event, event);
+            this.emit('event', event);
+            for (const push of this.iterators) push(event);
+          }
         }
       },
       onError: (err) => this.report(err),

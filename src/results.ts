@@ -10,7 +10,7 @@ import type { RedisArgument } from 'redis';
 import type { Connection } from './connection.js';
 import { decodePayload, Job } from './job.js';
 import { parseRecord } from './manage.js';
-import { StreamReader } from './events.js';
+import { StreamReader, splitEntry } from './events.js';
 import { InvalidOptionError, JobRemovedError, QueueClosedError, RemoteJobError, WaitTimeoutError } from './errors.js';
 import type { QueueKeys } from './keys.js';
 import { callOptions, checkCallNumber, type ResolvedOptions } from './options.js';
@@ -127,9 +127,7 @@ export class ResultWaiters {
 
   /** Hand events to their waiters (or only to `only`). */
   private dispatch(entries: Array<[string, string[]]>, only?: Waiter): void {
-    for (const [eventId, fields] of entries) {
-      const name = fields[1];
-      const id = fields[3];
+    for (const [eventId, all] of entries) for (const { name, id, fields } of splitEntry(all)) {
       if (name === 'obliterated') {
         for (const w of only ? [only] : [...this.waiting.values()].flatMap((s) => [...s])) {
           if (after(eventId, w.after)) w.settle({ error: new JobRemovedError(`queue ${this.host.name} was obliterated while waiting for job ${w.id}`) });
@@ -143,8 +141,10 @@ export class ResultWaiters {
         if (!after(eventId, w.after)) continue;
         if (name === 'removed') w.settle({ error: new JobRemovedError(`job ${id} was removed while waiting for its result`) });
         else {
-          const i = fields.indexOf(name === 'completed' ? 'result' : 'error', 4);
-          w.settle({ record: (name === 'completed' ? 'r' : 'e') + (i > 0 ? fields[i + 1] : 'null') });
+          const want = name === 'completed' ? 'result' : 'error';
+          let value = 'null';
+          for (let i = 4; i < fields.length; i += 2) if (fields[i] === want) value = fields[i + 1];
+          w.settle({ record: (name === 'completed' ? 'r' : 'e') + value });
         }
       }
     }

@@ -35,9 +35,10 @@ async function listener(t: { teardown(fn: () => unknown): void }, redis: unknown
 
 /** Each job's events in order, and no event twice. */
 function assertPerJob(t: { deepEqual(a: unknown, b: unknown, m?: string): void; is(a: unknown, b: unknown, m?: string): void }, seen: Seen[], ids: string[]) {
-  t.is(new Set(seen.map((e) => e.eventId)).size, seen.length, 'no event delivered twice');
+  // an entry holds the events of one kind of one script call (a batch): an event is its entry, kind and job
+  t.is(new Set(seen.map((e) => `${e.eventId} ${e.event} ${e.id}`)).size, seen.length, 'no event delivered twice');
   const order = seen.map((e) => e.eventId.split('-').map(Number));
-  t.is(order.findIndex((x, i) => i > 0 && (x[0] < order[i - 1][0] || (x[0] === order[i - 1][0] && x[1] <= order[i - 1][1]))), -1, 'in stream order');
+  t.is(order.findIndex((x, i) => i > 0 && (x[0] < order[i - 1][0] || (x[0] === order[i - 1][0] && x[1] < order[i - 1][1]))), -1, 'in stream order');
   const byId = new Map<string, string[]>();
   for (const e of seen) byId.set(e.id, [...(byId.get(e.id) ?? []), e.event]);
   const wrong = ids.filter((id) => byId.get(id)?.join() !== 'added,active,completed');
@@ -132,9 +133,10 @@ forEachBackend((test, ctx) => {
     t.is(await q.getJob('a'), null);
   });
 
-  test('eventsMaxLen trims the stream to about that many events', async (t) => {
+  test('eventsMaxLen trims the stream to about that many entries (a batch of events of one call is one entry)', async (t) => {
     const q = ctx.queue({ eventsMaxLen: 100 });
-    await q.addJobs(Array.from({ length: 2000 }, (_, i) => new Job(i)));
+    // one add per call: one entry each
+    for (let i = 0; i < 1000; i++) await q.addJob(new Job(i));
     const len = Number(await ctx.backend.inspect.sendCommand(['XLEN', q.keys.events]));
     t.true(len >= 100 && len < 400, `kept ${len}`);
   });
@@ -186,11 +188,12 @@ test('a listener loses no event and sees none twice across a killed connection a
   await adding;
   await until(() => seen.filter((e) => e.event === 'completed').length, (n) => n >= ids.length, { what: 'every completed event', timeout: 60_000 }).catch(() => undefined);
   // a run cut by the restart may run (and be told) again: each job's events still come in order, each event once
-  t.is(new Set(seen.map((e) => e.eventId)).size, seen.length, 'no event delivered twice');
+  t.is(new Set(seen.map((e) => `${e.eventId} ${e.event} ${e.id}`)).size, seen.length, 'no event delivered twice');
   const stream = (await createClient({ url: server.url }).on('error', () => undefined).connect().then(async (r) => {
     const all = (await r.sendCommand(['XRANGE', q.keys.events, '-', '+'])) as Array<[string]>;
     r.destroy();
     return all.map(([id]) => id);
   }));
-  t.deepEqual(seen.map((e) => e.eventId), stream, 'the listener saw exactly what the stream holds, in its order');
+  const entries = seen.map((e) => e.eventId).filter((id, i, all) => i === 0 || id !== all[i - 1]);
+  t.deepEqual(entries, stream, 'the listener saw exactly what the stream holds, in its order');
 });

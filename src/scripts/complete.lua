@@ -51,14 +51,13 @@ if #cut == 0 then done = live else
   for _, id in ipairs(live) do if not skip[id] then done[#done + 1] = id end end
 end
 if #done > 0 and KEEP then
-  local now = clock()
-  for _, id in ipairs(done) do
-    keep_result(id, 'r' .. results[id], now)
-    emit('completed', id, 'result', results[id])
-  end
+  local now, records = clock(), {}
+  for i, id in ipairs(done) do records[i] = 'r' .. results[id] end
+  keep_results(done, records, now)
+  emit_each('completed', done, function(i) return { 'result', results[done[i]] } end)
   keep_trim(now, #done)
 else
-  for _, id in ipairs(done) do emit('completed', id) end
+  emit_each('completed', done)
 end
 local out = claim_write(o, plan, next, due, rearm, tonumber(ARGV[3]), #live)
 table.insert(out, 1, flags)

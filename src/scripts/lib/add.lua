@@ -233,8 +233,19 @@ local function add_jobs(ids, extra, mode, wait)
     if payload ~= '' then redis.call('HSET', K.payload, ids[i], payload) end
     if options ~= '' then redis.call('HSET', K.options, ids[i], options) end
     if dl[i] then redis.call('HSET', K.deadline, ids[i], dl[i]) end
-    if at[i] then emit('scheduled', ids[i], 'delay', at[i] - (now or 0)) else emit('added', ids[i]) end
   end
+  -- one 'added' entry for the call's new jobs, one 'scheduled' entry for the delayed ones
+  local added, later, delays = {}, {}, {}
+  for _, i in ipairs(fresh) do
+    if at[i] then
+      later[#later + 1] = ids[i]
+      delays[#later] = at[i] - now
+    else
+      added[#added + 1] = ids[i]
+    end
+  end
+  emit_each('added', added)
+  emit_each('scheduled', later, function(k) return { 'delay', delays[k] } end)
   for _, i in ipairs(refailed) do
     local id = ids[i]
     local payload, options = carried(i)

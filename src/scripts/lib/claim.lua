@@ -183,7 +183,7 @@ local function claim_write(o, plan, ids, due, rearm, leaseMs, freed)
     redis.call('ZADD', K.processing, unpack(zargs))
     redis.call('ZADD', K.leases, unpack(largs))
     if o.deadline then redis.call('HDEL', K.deadline, unpack(ids)) end
-    for i, id in ipairs(ids) do emit('active', id, 'attempt', (tonumber(used[i]) or 0) + 1) end
+    emit_each('active', ids, function(i) return { 'attempt', (tonumber(used[i]) or 0) + 1 } end)
     out[1] = token
   end
   if #ids < n and (o.scheduled or o.glimited) then

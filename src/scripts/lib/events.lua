@@ -6,6 +6,10 @@
 -- it before the script's first write whenever the script may emit.
 -- emit(name, id, ...): append one event (field pairs after the ID), trimmed
 -- with MAXLEN ~; nothing with events off.
+-- emit_each(name, ids, fields): the events of one kind for many IDs as ONE
+-- entry (each event's fields start at its 'id'; fields(i), when given,
+-- returns the i-th event's other field pairs): a batch of completions costs
+-- one XADD, not one per job.
 -- KEEP, KEEP_AGE, KEEP_COUNT: the keepResults option, for lib/results.lua.
 -- KEYS: events
 local SETTINGS = table.remove(ARGV, 1) or ''
@@ -24,4 +28,17 @@ end
 local function emit(name, id, ...)
   if EVENTS_MAXLEN == 0 then return end
   redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', name, 'id', id, ...)
+end
+
+local function emit_each(name, ids, fields)
+  if EVENTS_MAXLEN == 0 or #ids == 0 then return end
+  local args = { 'XADD', K.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', name }
+  for i, id in ipairs(ids) do
+    args[#args + 1] = 'id'
+    args[#args + 1] = id
+    if fields then
+      for _, v in ipairs(fields(i)) do args[#args + 1] = v end
+    end
+  end
+  redis.call(unpack(args))
 end

@@ -12,9 +12,20 @@ local function results_read()
   present(K.resultorder, 'zset')
 end
 
+-- keep_results(ids, records, now): the same for many IDs, one HSET and one ZADD.
+local function keep_results(ids, records, now)
+  if #ids == 0 then return end
+  local h, z = {}, {}
+  for i, id in ipairs(ids) do
+    h[2 * i - 1], h[2 * i] = id, records[i]
+    z[2 * i - 1], z[2 * i] = now, id
+  end
+  redis.call('HSET', K.results, unpack(h))
+  redis.call('ZADD', K.resultorder, unpack(z))
+end
+
 local function keep_result(id, record, now)
-  redis.call('HSET', K.results, id, record)
-  redis.call('ZADD', K.resultorder, now, id)
+  keep_results({ id }, { record }, now)
 end
 
 local function keep_trim(now, added)
