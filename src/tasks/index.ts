@@ -5,5 +5,6 @@
 export { TaskQueue, createTaskQueue } from './task-queue.js';
 export type { CallOptions, TaskCall, TaskCallback, TaskFunction, TaskOptions, TaskPayload, TaskQueueOptions, TaskStatus } from './task-queue.js';
 export { TaskTimeoutError, UnknownTaskError } from './errors.js';
-export { RemoteJobError } from './remote.js';
+// a failed call rejects with the core's RemoteJobError (re-exported here for convenience)
+export { RemoteJobError } from '../index.js';
 export type { RemoteError } from './notifier.js';

@@ -19,7 +19,7 @@
  * but is the tasks layer's own: the core knows nothing of it.
  */
 import { createClient, createCluster, defineScript, type RedisClientOptions } from 'redis';
-import type { RedisConfig } from '../index.js';
+import type { RedisConfig, RemoteErrorInfo } from '../index.js';
 
 /** How long an outcome is kept for the fallback and for status() (seconds). */
 export const RESULT_TTL = 3600;
@@ -28,13 +28,7 @@ export const RESULT_TTL = 3600;
 export type Outcome = { r?: unknown } | { e: RemoteError };
 
 /** An error as it crosses Redis: what a producer's RemoteJobError carries as `.remote`. */
-export interface RemoteError {
-  name: string;
-  message: string;
-  stack?: string;
-  code?: unknown;
-  cause?: unknown;
-}
+export type RemoteError = RemoteErrorInfo;
 
 const scripts = {
   // Keep the outcome and publish it, in one step: a producer that misses the

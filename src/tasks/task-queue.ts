@@ -17,6 +17,7 @@ import {
   InvalidOptionError,
   Job,
   QueueClosedError,
+  RemoteJobError,
   createQueue,
   type ActiveJob,
   type JobOptions,
@@ -25,7 +26,6 @@ import {
 } from '../index.js';
 import { canonicalJson } from './canonical.js';
 import { Notifier, remoteError, type Outcome } from './notifier.js';
-import { RemoteJobError } from './remote.js';
 import { TaskTimeoutError, UnknownTaskError } from './errors.js';
 import { TASK_OPTION_KEYS, type CallOptions, type TaskCall, type TaskCallback, type TaskFunction, type TaskOptions, type TaskPayload, type TaskQueueOptions, type TaskStatus } from './types.js';
 
@@ -248,7 +248,7 @@ export class TaskQueue extends EventEmitter {
         await wait.ready;
         await this.queue.addJob(job);
         const o = await outcome;
-        if ('e' in o) throw new RemoteJobError(id, o.e);
+        if ('e' in o) throw new RemoteJobError(o.e.message, o.e, id);
         return o.r as R;
       } finally {
         clearTimeout(timer);
