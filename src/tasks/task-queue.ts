@@ -168,7 +168,8 @@ export class TaskQueue extends EventEmitter {
     this.assertOpen('status');
     if (typeof id !== 'string' || id === '') throw new InvalidArgumentError(`status takes a call's job ID, got ${show(id)}`);
     const info = await this.queue.getJob(id);
-    if (info) return info.state === 'processing' ? 'running' : info.state === 'failed' ? 'errored' : 'scheduled';
+    // a kept result ('completed') is told by the notifier's record below, which knows whether a producer got it
+    if (info && info.state !== 'completed') return info.state === 'processing' ? 'running' : info.state === 'failed' ? 'errored' : 'scheduled';
     const kept = await this.notifier.kept(id);
     if (!kept) return null;
     return kept.failed ? 'errored' : kept.done ? 'done' : 'successful';

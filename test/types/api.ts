@@ -24,7 +24,6 @@ import Convoy, {
   type RepeatSchedule,
   type SandboxJob,
   type SandboxOptions,
-  type AddOutcome,
   type KeepResults,
   type Plugin,
   type QueueEvent,
