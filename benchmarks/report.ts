@@ -5,6 +5,7 @@
  */
 import { LIB_NAMES as LIBS, PEERS, type LibName } from './harness/adapter.js';
 import type { Spread } from './harness/util.js';
+import { CALLS_SETUP } from './calls.js';
 import type { IdleResult, IdleScheduledResult, LatencyResult, SuiteResults, ThroughputResult } from './suite.js';
 
 export interface Meta {
@@ -169,6 +170,33 @@ function costRows(r: Report): string[][] {
   ];
 }
 
+/** The calls table (calls.ts): round trip and calls/s, convoy's tasks against BullMQ's waitUntilFinished. */
+function callsSection(r: Report): string[] {
+  const rate = (lib: LibName) => r.calls.find((c) => c.lib === lib)?.throughput?.callsPerSec.median;
+  const [convoy, bullmq] = [rate('convoy'), rate('bullmq')];
+  const vs = convoy !== undefined && bullmq !== undefined ? convoy / bullmq : undefined;
+  return [
+    `## Calls (Ivy tasks) vs BullMQ waitUntilFinished`,
+    `convoy: \`createTaskQueue\` producer and a consumer \`listen\`ing on one queue, \`await producer.delayedCall(name, x)\` of a task \`(x) => x + 1\`` +
+      ` (a different x every call, so each is its own run). BullMQ: \`await (await queue.add(name, { x })).waitUntilFinished(queueEvents)\`,` +
+      ` a Worker returning x + 1 (completed jobs kept, its default). Round trip: one call at a time on an idle queue, call until result.` +
+      ` Throughput: ${CALLS_SETUP}. Bee-Queue and raw: n/a`,
+    table(
+      ['lib', 'round trip p50 (ms)', 'round trip p99 (ms)', 'calls/s', 'min–max', 'commands/call', 'calls/s vs BullMQ'],
+      ['---', '--:', '--:', '--:', '--:', '--:', '--:'],
+      r.calls.map(({ lib, latency, throughput }) => [
+        lib,
+        latency ? spreadMs(latency.p50) : '–',
+        latency ? spreadMs(latency.p99) : '–',
+        throughput ? int(throughput.callsPerSec.median) : '–',
+        throughput ? `${int(throughput.callsPerSec.min)}–${int(throughput.callsPerSec.max)}` : '–',
+        throughput ? throughput.commandsPerCall.toFixed(2) : '–',
+        lib === 'convoy' ? ratio(vs) : '–',
+      ]),
+    ),
+  ];
+}
+
 export function renderMarkdown(r: Report): string {
   const m = r.meta;
   const runs = m.mode === 'quick' ? '1 run, no warm-up' : `median of ${m.runs} runs after a warm-up`;
@@ -234,6 +262,7 @@ export function renderMarkdown(r: Report): string {
       ),
     );
   }
+  if (r.calls.length) parts.push(...callsSection(r));
   if (r.targets.length) {
     parts.push(
       `## convoy targets`,

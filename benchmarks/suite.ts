@@ -8,6 +8,7 @@ import type { AdapterFactory, LibName } from './harness/adapter.js';
 import { median, spread, type Spread } from './harness/util.js';
 import type { Ctx, RateRun, ThroughputRun } from './harness/session.js';
 import { THROUGHPUT, idle, idleScheduled, latency, type IdleRun, type IdleScheduledRun } from './scenarios.js';
+import { CALLERS, callLatency, callThroughput } from './calls.js';
 
 export interface Plan {
   readonly n: number;
@@ -22,7 +23,7 @@ export interface Plan {
   /** Windows of the rate limit a rate-limited run takes (its jobs: this × the limit). */
   readonly rateWindows: number;
   readonly libs: readonly AdapterFactory[];
-  /** Scenario keys to run (throughput keys, 'latency', 'idle', 'idle-scheduled'); all when empty. */
+  /** Scenario keys to run (throughput keys, 'latency', 'idle', 'idle-scheduled', 'call-latency', 'call-throughput'); all when empty. */
   readonly only: readonly string[];
 }
 
@@ -68,6 +69,13 @@ export interface IdleScheduledResult extends IdleScheduledRun {
  */
 const IDLE_SCHEDULED_LIBS: readonly LibName[] = ['convoy'];
 
+/** Calls (calls.ts): round trip on an idle queue and calls/s, for the libraries with a way back for results. */
+export interface CallResult {
+  readonly lib: LibName;
+  readonly latency?: LatencyResult;
+  readonly throughput?: { readonly calls: number; readonly callsPerSec: Spread; readonly commandsPerCall: number };
+}
+
 export interface RunError {
   readonly lib: LibName;
   readonly scenario: string;
@@ -79,6 +87,7 @@ export interface SuiteResults {
   latency: LatencyResult[];
   idle: IdleResult[];
   idleScheduled: IdleScheduledResult[];
+  calls: CallResult[];
   errors: RunError[];
 }
 
@@ -138,7 +147,7 @@ function summarise(scenario: string, title: string, lib: LibName, runs: Throughp
 }
 
 export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
-  const results: SuiteResults = { throughput: [], latency: [], idle: [], idleScheduled: [], errors: [] };
+  const results: SuiteResults = { throughput: [], latency: [], idle: [], idleScheduled: [], calls: [], errors: [] };
   const wanted = (key: string) => plan.only.length === 0 || plan.only.includes(key);
   const attempt = async (lib: LibName, scenario: string, fn: () => Promise<void>) => {
     try {
@@ -211,6 +220,55 @@ export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
         results.idleScheduled.push({ lib: lib.name, ...r });
       });
     }
+
+    if (CALLERS[lib.name]) await runCalls(lib.name, plan, ctx, wanted, attempt, results.calls);
   }
   return results;
+}
+
+/** The calls scenarios of one library (calls.ts), each with its warm-up as its job-queue counterpart has. */
+async function runCalls(
+  lib: LibName,
+  plan: Plan,
+  ctx: Ctx,
+  wanted: (key: string) => boolean,
+  attempt: (lib: LibName, scenario: string, fn: () => Promise<void>) => Promise<void>,
+  out: CallResult[],
+): Promise<void> {
+  const result: { lib: LibName; latency?: LatencyResult; throughput?: CallResult['throughput'] } = { lib };
+  if (wanted('call-latency')) {
+    await attempt(lib, 'call-latency', async () => {
+      if (plan.latencyWarmupSamples > 0) {
+        progress(`${lib} · call-latency · warm-up (${plan.latencyWarmupSamples} calls)`);
+        await callLatency(lib, ctx, plan.latencyWarmupSamples);
+      }
+      const runs = [];
+      for (let i = 1; i <= plan.runs; i++) {
+        const r = await callLatency(lib, ctx, plan.latencySamples);
+        progress(`${lib} · call-latency · run ${i}/${plan.runs} · p50 ${r.p50.toFixed(3)} ms · p99 ${r.p99.toFixed(3)} ms`);
+        runs.push(r);
+      }
+      result.latency = { lib, samples: plan.latencySamples, p50: spread(runs.map((r) => r.p50)), p99: spread(runs.map((r) => r.p99)) };
+    });
+  }
+  if (wanted('call-throughput')) {
+    await attempt(lib, 'call-throughput', async () => {
+      if (plan.warmupN > 0) {
+        progress(`${lib} · call-throughput · warm-up (${fmt(plan.warmupN)} calls)`);
+        await callThroughput(lib, ctx, plan.warmupN);
+      }
+      const runs = [];
+      for (let i = 1; i <= plan.runs; i++) {
+        const r = await callThroughput(lib, ctx, plan.n);
+        progress(`${lib} · call-throughput · run ${i}/${plan.runs} · ${fmt(r.calls / r.seconds)} calls/s · ${(r.commands / r.calls).toFixed(2)} cmds/call`);
+        runs.push(r);
+      }
+      result.throughput = {
+        calls: plan.n,
+        callsPerSec: spread(runs.map((r) => r.calls / r.seconds)),
+        commandsPerCall: median(runs.map((r) => r.commands / r.calls)),
+      };
+    });
+  }
+  if (result.latency || result.throughput) out.push(result);
 }
