@@ -95,7 +95,8 @@ test('a Redis restart while a job runs strands nothing: every job runs and the q
     return counts.every((x) => x === 0);
   }, Boolean, { what: 'the queue to empty after the restart', timeout: 30_000 }).catch((err: Error) => t.fail(`${err.message}; last seen ${last}`));
   t.true(seen.most <= 1, `never more than 1 handler at once (saw ${seen.most})`);
-  t.deepEqual(new Set(seen.starts), new Set(['1', '2', '3', '4', '5']), 'every job ran');
+  // (sorted: the order they ran in is not the point, and a run cut by the restart may repeat)
+  t.deepEqual([...new Set(seen.starts)].sort(), ['1', '2', '3', '4', '5'], 'every job ran');
   t.is(await producer.addJob(new Job(3)), 'queued', 'a finished ID can be added again');
 });
 
