@@ -316,17 +316,7 @@ export class Connection extends EventEmitter {
       return null;
     }
     const conn = c;
-    let dropped = false;
-    const drop = () => {
-      if (dropped) return;
-      dropped = true;
-      void this.pool.destroy(conn).catch(() => undefined);
-    };
-    signal.addEventListener('abort', drop, { once: true });
-    const settled = () => {
-      signal.removeEventListener('abort', drop);
-      if (!dropped) void this.pool.release(conn).catch(() => undefined);
-    };
+    const { drop, settled } = this.lease(conn, signal);
     const popping = this.watchdog.bound(conn.blPop(key, seconds) as Promise<{ element: string } | null>, seconds * 1000 + this.commandTimeout, 'waiting for jobs');
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -378,13 +368,7 @@ export class Connection extends EventEmitter {
       void this.pool.release(c).catch(() => undefined);
       return [];
     }
-    let dropped = false;
-    const drop = () => {
-      if (dropped) return;
-      dropped = true;
-      void this.pool.destroy(c).catch(() => undefined);
-    };
-    signal.addEventListener('abort', drop, { once: true });
+    const { drop, settled } = this.lease(c, signal);
     const args = ['XREAD', 'COUNT', String(count), 'BLOCK', String(ms), 'STREAMS', key, after];
     try {
       const sent = this.cluster ? c.sendCommand(key, true, args) : c.sendCommand(args);
@@ -398,9 +382,31 @@ export class Connection extends EventEmitter {
       drop();
       throw wrapError(err, 'reading events');
     } finally {
-      signal.removeEventListener('abort', drop);
-      if (!dropped) void this.pool.release(c).catch(() => undefined);
+      settled();
     }
+  }
+
+  /**
+   * A pooled blocking connection held for one wait: an abort (or `drop`, after
+   * an error) destroys it, so the wait ends at once and no broken connection
+   * goes back; `settled` gives it back to the pool otherwise. Both run once.
+   */
+  private lease(conn: RedisHandle, signal: AbortSignal): { drop(): void; settled(): void } {
+    let dropped = false;
+    let done = false;
+    const drop = () => {
+      if (dropped) return;
+      dropped = true;
+      void this.pool.destroy(conn).catch(() => undefined);
+    };
+    signal.addEventListener('abort', drop, { once: true });
+    const settled = () => {
+      if (done) return;
+      done = true;
+      signal.removeEventListener('abort', drop);
+      if (!dropped) void this.pool.release(conn).catch(() => undefined);
+    };
+    return { drop, settled };
   }
 
   /** Drop one reference; the last one closes the client and the pool. */
