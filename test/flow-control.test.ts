@@ -353,6 +353,24 @@ forEachBackend((test, ctx) => {
     release();
   });
 
+  test('delayed jobs keep their priority and group when they fall due', async (t) => {
+    const q = ctx.queue({ concurrency: 1 });
+    await q.setGroupConcurrency(1);
+    await q.addJobs([
+      new Job('later-p5', undefined, { priority: 5, delay: 300 }),
+      new Job('later-p1', undefined, { priority: 1, delay: 300 }),
+      new Job('later-g', undefined, { group: 'g', delay: 300 }),
+    ]);
+    t.is(await q.countScheduled(), 3);
+    await sleep(500);
+    const order: string[] = [];
+    q.process(async (job) => {
+      order.push(job.id);
+    });
+    await until(() => order.length, (n) => n === 3, { what: 'the three due jobs', timeout: 10_000 });
+    t.deepEqual(order, ['later-p1', 'later-p5', 'later-g']);
+  });
+
   test('groups take turns: one job per group per turn, round robin', async (t) => {
     const q = ctx.queue({ concurrency: 1 });
     const jobs: Job[] = [];

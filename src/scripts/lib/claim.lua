@@ -39,13 +39,11 @@ local function claim_check(o, n, rearm, processingRead, due, ending)
   if not processingRead then present(K.processing, 'zset') end
   present(K.leases, 'zset')
   if rearm or o.scheduled or o.control then redis.call('LLEN', K.wake) end
-  enqueue_read(due)
+  -- due jobs that go to the prioritized zset or a group: look there too
+  local toPrioritized, toGroups = enqueue_read(due)
+  if toPrioritized then o.prioritized = true end
+  if toGroups then o.groups = true end
   local plan = { n = n, asked = n, blocked = false }
-  if #due > 0 then
-    -- due jobs may be prioritized or grouped: look there too
-    o.prioritized = present(K.prioritized, 'zset')
-    o.groups = present(K.groups, 'zset')
-  end
   if o.control then
     local c = flow_control()
     local now = clock()

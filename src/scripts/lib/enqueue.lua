@@ -7,7 +7,8 @@
 -- enqueue_read(ids, opts): reads (type-checks) every key enqueue(ids) will
 --   write and works out each ID's place from its options JSON (opts[i], or
 --   read from the options hash when opts is nil). Call it before the script's
---   first write, for every ID the script will enqueue; calls add up.
+--   first write, for every ID the script will enqueue; calls add up. Returns
+--   whether any of them go to the prioritized zset, and to a group.
 -- enqueue(ids, head): put IDs in their places, at the tail (at the head with
 --   `head`, keeping their order), and leave a wake-up marker for workers
 --   blocked on the wake list when work appeared where there was none. The
@@ -108,6 +109,7 @@ local function enqueue_read(ids, opts)
     sequence_read()
   end
   if #groups > 0 then group_keys_read(groups) end
+  return prioritized, #groups > 0
 end
 
 -- Whether a group may start a job now: under its concurrency, not rate limited.
