@@ -44,14 +44,19 @@ function isCluster(config: RedisConfig): config is { cluster: RedisClusterOption
  * The command client. Its offline queue is off: a call made while Redis is
  * unreachable fails at once instead of waiting to run when Redis is back, long
  * after its caller gave up on it (a claim nobody would read, a retried write).
+ * node-redis's default per-command timeout is off too (unless the config sets
+ * one): the Watchdog bounds every call, and that timer per command cost about
+ * a tenth of the client's time per job.
  */
 function createHandle(config: RedisConfig): RedisHandle {
   if (isCluster(config)) {
     const defaults = { ...config.cluster.defaults, disableOfflineQueue: true };
-    return createCluster({ ...config.cluster, defaults, scripts: scriptDefinitions }) as unknown as RedisHandle;
+    const commandOptions = { timeout: 0, ...config.cluster.commandOptions };
+    return createCluster({ ...config.cluster, defaults, commandOptions, scripts: scriptDefinitions }) as unknown as RedisHandle;
   }
   const options: RedisClientOptions = typeof config === 'string' ? { url: config } : config;
-  return createClient({ ...options, disableOfflineQueue: true, scripts: scriptDefinitions }) as unknown as RedisHandle;
+  const commandOptions = { timeout: 0, ...options.commandOptions };
+  return createClient({ ...options, commandOptions, disableOfflineQueue: true, scripts: scriptDefinitions }) as unknown as RedisHandle;
 }
 
 /**
