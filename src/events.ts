@@ -48,13 +48,18 @@ const NUMBERS = new Set(['delay', 'attempt', 'count']);
 
 /**
  * The events of one stream entry, as field lists: an entry holds the events of
- * one kind of one script call (`event <name>`, then each event's fields from
- * its `id`), so a batch of completions is one XADD.
+ * one script call, in runs of one kind (`event <name>`, then each event's
+ * fields from its `id`), so a batch of completions and the claims that follow
+ * them are one XADD.
  */
 export function splitEntry(fields: string[]): Array<{ name: string; id: string; fields: string[] }> {
   const out: Array<{ name: string; id: string; fields: string[] }> = [];
-  const name = fields[0] === 'event' ? fields[1] : '';
-  for (let i = 2; i < fields.length; i += 2) {
+  let name = '';
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'event') {
+      name = fields[i + 1];
+      continue;
+    }
     if (fields[i] === 'id') out.push({ name, id: fields[i + 1], fields: ['event', name] });
     out.at(-1)?.fields.push(fields[i], fields[i + 1]);
   }

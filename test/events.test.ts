@@ -35,7 +35,7 @@ async function listener(t: { teardown(fn: () => unknown): void }, redis: unknown
 
 /** Each job's events in order, and no event twice. */
 function assertPerJob(t: { deepEqual(a: unknown, b: unknown, m?: string): void; is(a: unknown, b: unknown, m?: string): void }, seen: Seen[], ids: string[]) {
-  // an entry holds the events of one kind of one script call (a batch): an event is its entry, kind and job
+  // an entry holds the events of one script call (a batch): an event is its entry, kind and job
   t.is(new Set(seen.map((e) => `${e.eventId} ${e.event} ${e.id}`)).size, seen.length, 'no event delivered twice');
   const order = seen.map((e) => e.eventId.split('-').map(Number));
   t.is(order.findIndex((x, i) => i > 0 && (x[0] < order[i - 1][0] || (x[0] === order[i - 1][0] && x[1] < order[i - 1][1]))), -1, 'in stream order');
@@ -131,6 +131,26 @@ forEachBackend((test, ctx) => {
     t.is(await ctx.backend.inspect.exists(q.keys.events), 0);
     t.is(await ctx.backend.inspect.exists(q.keys.results), 0);
     t.is(await q.getJob('a'), null);
+  });
+
+  test('a completion and the claim it makes are one stream entry, read back as their events in order', async (t) => {
+    const q = ctx.queue({ concurrency: 1 });
+    await q.addJobs([new Job('first'), new Job('second')]);
+    const events = createQueueEvents(q.name, { redis: ctx.backend.redis, from: '0' });
+    t.teardown(() => events.close());
+    const got: QueueEvent[] = [];
+    events.on('event', (e) => got.push(e));
+    q.process(async (job) => `r-${job.id}`);
+    await until(() => got.filter((e) => e.event === 'completed').length, (n) => n === 2, { what: 'two completed events', timeout: 15_000 });
+    // one complete call wrote 'completed' of the first job and 'active' of the second: one entry, in that order
+    const done = got.find((e) => e.event === 'completed' && e.id === 'first')!;
+    const next = got.find((e) => e.event === 'active' && e.id === 'second')!;
+    t.is(done.eventId, next.eventId, 'one entry');
+    t.is(got.indexOf(next), got.indexOf(done) + 1, 'completed, then active');
+    t.like(done, { result: 'r-first' });
+    t.like(next, { attempt: 1 });
+    const entries = (await ctx.backend.inspect.sendCommand(['XRANGE', q.keys.events, done.eventId, done.eventId])) as Array<[string, string[]]>;
+    t.deepEqual(entries[0][1], ['event', 'completed', 'id', 'first', 'result', '"r-first"', 'event', 'active', 'id', 'second', 'attempt', '1']);
   });
 
   test('eventsMaxLen trims the stream to about that many entries (a batch of events of one call is one entry)', async (t) => {

@@ -14,6 +14,8 @@
 -- finished run's result is kept (with keepResults) and told as a 'completed'
 -- event; a superseded run's is not. Every key is read before the first write.
 local ids, tokens, results = {}, {}, {}
+-- this call's events are one entry
+emit_hold()
 for i = 4, #ARGV, 3 do
   ids[#ids + 1] = ARGV[i]
   tokens[#tokens + 1] = ARGV[i + 1]
@@ -60,5 +62,6 @@ else
   emit_each('completed', done)
 end
 local out = claim_write(o, plan, next, due, rearm, tonumber(ARGV[3]), #live)
+emit_flush()
 table.insert(out, 1, flags)
 return out

@@ -16,6 +16,8 @@
 -- keeps its error as the ID's result (with keepResults); each ending is told
 -- as a 'retrying' or 'failed' event. Every key is read before the first write.
 local logSize, logTtl = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- this call's events are one entry
+emit_hold()
 local ids, tokens, errs, delays = {}, {}, {}, {}
 for i = 6, #ARGV, 4 do
   local id = ARGV[i]
@@ -93,5 +95,6 @@ if KEEP and #over + #again > 0 then
   end
   keep_trim(now, #over + #again)
 end
+emit_flush()
 table.insert(out, 1, flags)
 return out

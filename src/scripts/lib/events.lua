@@ -10,6 +10,9 @@
 -- entry (each event's fields start at its 'id'; fields(i), when given,
 -- returns the i-th event's other field pairs): a batch of completions costs
 -- one XADD, not one per job.
+-- emit_hold() / emit_flush(): between them, the emits of a script call go
+-- into one entry (runs of one kind, each starting 'event <name>'), written by
+-- the flush: a batch's endings and the claims after them cost one XADD.
 -- KEEP, KEEP_AGE, KEEP_COUNT: the keepResults option, for lib/results.lua.
 -- KEYS: events
 local SETTINGS = table.remove(ARGV, 1) or ''
@@ -25,14 +28,51 @@ local function events_read()
   end
 end
 
+-- the entry being held, when emit_hold() was called, and its last run's kind
+local held, held_kind
+-- an entry held past this many fields is written, so unpack stays within
+-- Lua's limit (a batch adds at most about 4000)
+local HOLD_MAX = 3000
+
+local function entry()
+  return { 'XADD', K.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*' }
+end
+
+local function emit_flush()
+  if held and #held > 6 then redis.call(unpack(held)) end
+  held, held_kind = nil, nil
+end
+
+local function emit_hold()
+  if EVENTS_MAXLEN > 0 then held = entry() end
+end
+
+-- the entry to add events of kind `name` to: the held one, or one of their
+-- own; a run of another kind starts with 'event <name>'
+local function emit_to(name)
+  if held and #held > HOLD_MAX then
+    emit_flush()
+    emit_hold()
+  end
+  local args = held or entry()
+  if args ~= held or held_kind ~= name then
+    args[#args + 1] = 'event'
+    args[#args + 1] = name
+    if held then held_kind = name end
+  end
+  return args
+end
+
 local function emit(name, id, ...)
   if EVENTS_MAXLEN == 0 then return end
-  redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', name, 'id', id, ...)
+  local args = emit_to(name)
+  for _, v in ipairs({ 'id', id, ... }) do args[#args + 1] = v end
+  if args ~= held then redis.call(unpack(args)) end
 end
 
 local function emit_each(name, ids, fields)
   if EVENTS_MAXLEN == 0 or #ids == 0 then return end
-  local args = { 'XADD', K.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', name }
+  local args = emit_to(name)
   for i, id in ipairs(ids) do
     args[#args + 1] = 'id'
     args[#args + 1] = id
@@ -40,5 +80,5 @@ local function emit_each(name, ids, fields)
       for _, v in ipairs(fields(i)) do args[#args + 1] = v end
     end
   end
-  redis.call(unpack(args))
+  if args ~= held then redis.call(unpack(args)) end
 end

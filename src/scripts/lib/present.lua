@@ -52,8 +52,13 @@ local function forget(o, ids)
   end
 end
 
--- The Redis clock in ms, and the claim token (µs) of this script call.
+-- The Redis clock in ms, and the claim token (µs) of this script call: read
+-- once, as one script call is one instant.
+local clock_ms, clock_us
 local function clock()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t[1] .. string.format('%06d', tonumber(t[2]))
+  if not clock_ms then
+    local t = redis.call('TIME')
+    clock_ms, clock_us = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t[1] .. string.format('%06d', tonumber(t[2]))
+  end
+  return clock_ms, clock_us
 end
