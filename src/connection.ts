@@ -421,11 +421,23 @@ export class Connection extends EventEmitter {
     this.closed.abort();
     await this.pool.drain();
     await this.pool.clear();
+    const destroy = () => {
+      try {
+        this.client.destroy();
+      } catch {
+        // already closed
+      }
+    };
     try {
       if (this.client.isReady) await this.client.close();
-      else this.client.destroy();
+      else {
+        destroy();
+        // a cluster still making its first connection goes on to open its
+        // node clients after a destroy: close again once it is done
+        if (!this.connected) void this.ready.then(destroy, destroy);
+      }
     } catch {
-      this.client.destroy();
+      destroy();
     }
   }
 }

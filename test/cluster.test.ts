@@ -200,3 +200,30 @@ test('after its slot moves to another master, a queue goes on: adds and idle wor
   await until(() => done, (d) => d.includes('after'), 'a job added after the move to run');
   t.deepEqual(await q.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
 });
+
+test('a cluster queue closed while its first connection is being made leaves no connection behind', async (t) => {
+  const backend = await clusterBackend(await startRedisCluster());
+  t.teardown(() => withTimeout(backend.stop(), 30_000, 'stopping the cluster'));
+  const admins = await Promise.all(
+    backend.topology.nodes.map(async (node) => {
+      const c = createClient({ url: node.url });
+      await c.connect();
+      return c;
+    }),
+  );
+  t.teardown(() => admins.forEach((c) => c.destroy()));
+  // connections on every node but the admins' own
+  const others = async () => {
+    let n = 0;
+    for (const c of admins) n += String(await c.sendCommand(['CLIENT', 'LIST', 'TYPE', 'normal'])).trim().split('\n').length - 1;
+    return n;
+  };
+  const before = await others();
+  for (let i = 0; i < 5; i++) {
+    const q = createQueue(`closed-early-${i}`, { redis: backend.redis });
+    // no await before close: the cluster is still discovering its nodes
+    await q.close();
+  }
+  await until(others, (n) => n === before, { what: 'the queues\' connections to close', timeout: 20_000 });
+  t.is(await others(), before);
+});
