@@ -1,39 +1,33 @@
 /**
  * The public face: a queue object publishes jobs, runs a worker, sweeps jams
  * and reports counts. The state changes themselves are Lua scripts in scripts/.
+ * The work is done beside it: publishing in publish.ts, every Redis call and
+ * the worker's events in host.ts, and the helpers named in the sections below.
  */
 import { EventEmitter } from 'node:events';
-import { ErrorReply, type RedisArgument } from 'redis';
-import { ActiveJob, Job, encodePayload } from './job.js';
-import { Connection, wrapError } from './connection.js';
-import { AlreadyProcessingError, ForeignDataError, InvalidArgumentError, InvalidOptionError, QueueClosedError } from './errors.js';
-import { KEY_NAMES, KEY_TYPES, queueKeys, type QueueKeys } from './keys.js';
-import { withDefaults, type JobOptions } from './job-options.js';
+import type { RedisArgument } from 'redis';
+import { ActiveJob, Job } from './job.js';
+import { Connection } from './connection.js';
+import { AlreadyProcessingError, InvalidArgumentError, InvalidOptionError, QueueClosedError } from './errors.js';
+import { queueKeys, type QueueKeys } from './keys.js';
 import { callOptions, checkCallNumber, resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { MAX_TIMER_MS, describe } from './util.js';
-import { eventSettings, runScript, scriptKeys, type ScriptKeys, type ScriptName, type ScriptReply } from './scripts.js';
+import type { ScriptName, ScriptReply } from './scripts.js';
 import { Worker, type AsyncHandler, type CallbackHandler, type Handler } from './worker.js';
 import type { Jsonify } from './jsonify.js';
 import { sweep } from './jam-guard.js';
-import { log } from './log.js';
 import { JobManager, type FailedJob, type JobInfo, type ListState, type WorkerInfo } from './manage.js';
 import { ResultWaiters } from './results.js';
-import { callHooks, type HookName, type Plugin } from './hooks.js';
 import { FlowControl } from './control.js';
 import type { RateLimit } from './options.js';
 import { RepeatManager, type RepeatArgs, type RepeatInfo, type RepeatSchedule } from './repeat.js';
 import { sandboxes, type SandboxOptions, type Sandboxes } from './sandbox/index.js';
+import { QueueHost } from './host.js';
+import { Publisher, type AddOutcome } from './publish.js';
 
 export type { FailedJob, JobErrorRecord, JobInfo, JobState, ListState, WorkerInfo } from './manage.js';
 export type { RepeatArgs, RepeatBounds, RepeatInfo, RepeatJobOptions, RepeatSchedule } from './repeat.js';
-
-/**
- * What happened to an added job: queued now, scheduled now, already waiting
- * (queued or scheduled; left as it was), running right now, or already
- * waiting and replaced by this add (`duplicateWhileWaiting` 'replace' or 'debounce').
- */
-export type AddOutcome = 'queued' | 'scheduled' | 'committed' | 'processing' | 'replaced';
-const OUTCOMES: Record<string, AddOutcome> = { 0: 'queued', 1: 'committed', 2: 'processing', 3: 'scheduled', 4: 'replaced' };
+export type { AddOutcome } from './publish.js';
 
 export interface QueueStats {
   queued: number;
@@ -84,47 +78,26 @@ export interface Queue<P = unknown> {
   emit<E extends keyof QueueEvents<P>>(event: E, ...args: QueueEvents<P>[E]): boolean;
 }
 
-interface PendingAdd {
-  /** the job as given, for the onJobAdded hook */
-  job: Job<unknown>;
-  id: string;
-  payload: string;
-  /** options JSON kept in Redis, or '' */
-  options: string;
-  /** ms from now, or '' (none, or 0 where that says nothing) */
-  delay: string;
-  /** the add's own duplicate policies (waiting, processing, maxWait; '' = the queue's), when it gives any */
-  policy?: string[];
-  resolve(outcome: AddOutcome): void;
-  reject(err: Error): void;
-}
-
-/** IDs per add script call: bounds the time one call holds Redis. */
-const ADD_CHUNK = 1000;
-
-// The worker and the jam guard use it as their WorkerHost (checked where they are made).
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Queue<P = unknown> extends EventEmitter {
   readonly name: string;
   readonly keys: QueueKeys;
   readonly options: ResolvedOptions;
-  private readonly scriptKeys: ScriptKeys;
-  /** What the event-writing scripts are told of events and kept results (scripts.ts eventSettings). */
-  private readonly settings: string;
   /** @internal */
   readonly connection: Connection;
+  /** The host of the worker, the jam guard and the helpers below: every Redis call, the worker's events (src/host.ts). */
+  private readonly host: QueueHost;
   private worker?: Worker;
   /** The sandboxes of the worker's handler, when it runs a handler module. */
   private sandboxes?: Sandboxes;
-  private adds: PendingAdd[] = [];
-  private addsInFlight = new Set<Promise<void>>();
   private jamTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
-  private readonly onConnectionError = (err: Error) => this.onError(err, 'redis connection');
-  private readonly manager = new JobManager<P>(this, (call) => this.#assertOpen(call));
-  private readonly control = new FlowControl(this, (call) => this.#assertOpen(call));
-  private readonly results = new ResultWaiters(this);
-  private readonly repeats = new RepeatManager<P>(this, (call) => this.#assertOpen(call), (ms) => this.worker?.repeats.dueIn(ms));
+  private readonly onConnectionError = (err: Error) => this.host.onError(err, 'redis connection');
+  private readonly publisher: Publisher<P>;
+  private readonly manager: JobManager<P>;
+  private readonly control: FlowControl;
+  private readonly results: ResultWaiters;
+  private readonly repeats: RepeatManager<P>;
 
   constructor(name: string, opts: QueueOptions = {}) {
     super();
@@ -132,23 +105,28 @@ export class Queue<P = unknown> extends EventEmitter {
     this.name = resolved.name;
     this.options = resolved.options;
     this.keys = queueKeys(this.options.prefix, this.name);
-    this.scriptKeys = scriptKeys(this.keys);
-    this.settings = eventSettings(this.options.events ? this.options.eventsMaxLen : 0, this.options.keepResults);
     this.connection = Connection.acquire(this.options.redis, this.options.commandTimeout);
+    this.host = new QueueHost(this);
+    const assertOpen = (call: string) => this.#assertOpen(call);
+    this.publisher = new Publisher<P>(this.host, assertOpen);
+    this.manager = new JobManager<P>(this.host, assertOpen);
+    this.control = new FlowControl(this.host, assertOpen);
+    this.results = new ResultWaiters(this.host);
+    this.repeats = new RepeatManager<P>(this.host, assertOpen, (ms) => this.worker?.repeats.dueIn(ms));
     this.connection.on('error', this.onConnectionError);
     this.connection.ready.then(
       () => {
         for (const w of this.connection.warnings) this.emit('warning', w);
         const { rateLimit } = this.options;
         if (rateLimit !== undefined && !this.closing) {
-          this.control.setRateLimit('rateLimit', 'rate', rateLimit).catch((err) => this.onError(err, 'setting the rateLimit option'));
+          this.control.setRateLimit('rateLimit', 'rate', rateLimit).catch((err) => this.host.onError(err, 'setting the rateLimit option'));
         }
       },
       () => undefined,
     );
     if (this.options.jamGuardInterval > 0) {
       this.jamTimer = setInterval(() => {
-        this.jamGuard(this.options.jamGuardIdle).catch((err) => this.onError(err, 'jam guard'));
+        this.jamGuard(this.options.jamGuardIdle).catch((err) => this.host.onError(err, 'jam guard'));
       }, this.options.jamGuardInterval);
       this.jamTimer.unref();
     }
@@ -165,84 +143,12 @@ export class Queue<P = unknown> extends EventEmitter {
    * Adds made in the same tick go to Redis in one call.
    */
   addJob(job: Job<P>): Promise<AddOutcome> {
-    try {
-      return this.enqueue([this.prepare(job, 'addJob')])[0];
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.publisher.addJob(job);
   }
 
   /** Publish many jobs; all are checked first, so one bad job writes nothing. */
   addJobs(jobs: readonly Job<P>[]): Promise<AddOutcome[]> {
-    try {
-      this.#assertOpen('addJobs');
-      if (!Array.isArray(jobs)) throw new InvalidArgumentError(`addJobs takes an array of Job, got ${describe(jobs)}`);
-      const prepared = jobs.map((j, i) => this.prepare(j, `addJobs: jobs[${i}]`));
-      return Promise.all(this.enqueue(prepared));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  private prepare(job: Job<P>, call: string): Omit<PendingAdd, 'resolve' | 'reject'> {
-    this.#assertOpen('addJob');
-    if (!(job instanceof Job)) {
-      throw new InvalidArgumentError(`${call} takes a Job, as in q.addJob(new Job(id, payload)); got ${describe(job)}`);
-    }
-    const defaults = this.options.defaultJobOptions;
-    const { stored, delay, policy } = defaults ? withDefaults(job.options, defaults) : job.prepared;
-    // 'replace' tells "no delay" (keep the due time) from a delay of 0 (due now).
-    const gives = (o: JobOptions | undefined) => o !== undefined && (o.delay !== undefined || o.runAt !== undefined);
-    const timed = (gives(job.options) || gives(defaults)) && (policy?.waiting ?? this.options.duplicateWhileWaiting) === 'replace';
-    return {
-      job: job as Job<unknown>,
-      id: job.id,
-      payload: encodePayload(job.payload, this.options.maxPayloadBytes, this.options.encryption),
-      // Jobs with options also keep when they were added (getJob's addedAt).
-      options: stored ? JSON.stringify({ ...stored, addedAt: Date.now() }) : '',
-      delay: delay || timed ? String(delay) : '',
-      policy: policy && [policy.waiting ?? '', policy.processing ?? '', policy.maxWait === undefined ? '' : String(policy.maxWait)],
-    };
-  }
-
-  private enqueue(items: Omit<PendingAdd, 'resolve' | 'reject'>[]): Promise<AddOutcome>[] {
-    const wasEmpty = this.adds.length === 0;
-    const promises = items.map(
-      (item) => new Promise<AddOutcome>((resolve, reject) => this.adds.push({ job: item.job, id: item.id, payload: item.payload, options: item.options, delay: item.delay, policy: item.policy, resolve, reject })),
-    );
-    if (wasEmpty && items.length) process.nextTick(() => this.flushAdds());
-    return promises;
-  }
-
-  private flushAdds(): void {
-    const batch = this.adds;
-    if (!batch.length) return;
-    this.adds = [];
-    for (let i = 0; i < batch.length; i += ADD_CHUNK) {
-      const chunk = batch.slice(i, i + ADD_CHUNK);
-      const { duplicateWhileProcessing, duplicateWhileWaiting, maxWait } = this.options;
-      const args: string[] = [duplicateWhileProcessing, duplicateWhileWaiting, maxWait === undefined ? '' : String(maxWait), String(chunk.length)];
-      for (const a of chunk) args.push(a.id);
-      // Only the jobs that carry anything, then only those with their own policies (see add.lua).
-      const carrying = args.push('0') - 1;
-      const policies: string[] = [];
-      chunk.forEach((a, k) => {
-        if (a.payload || a.options || a.delay) args.push(String(k + 1), a.payload, a.options, a.delay);
-        if (a.policy) policies.push(String(k + 1), ...a.policy);
-      });
-      args[carrying] = String((args.length - carrying - 1) / 4);
-      for (const p of policies) args.push(p);
-      const sent = this.run('add', args, 'adding jobs').then(
-        (codes) => {
-          const s = String(codes);
-          chunk.forEach((a, k) => a.resolve(OUTCOMES[s[k]]));
-          if (this.options.plugins.length) chunk.forEach((a, k) => this.hook('onJobAdded', a.job, OUTCOMES[s[k]]));
-        },
-        (err: Error) => chunk.forEach((a) => a.reject(err)),
-      );
-      this.addsInFlight.add(sent);
-      void sent.finally(() => this.addsInFlight.delete(sent));
-    }
+    return this.publisher.addJobs(jobs);
   }
 
   /**
@@ -273,7 +179,7 @@ export class Queue<P = unknown> extends EventEmitter {
       throw new AlreadyProcessingError(`queue ${JSON.stringify(this.name)} is already processing; create another queue object for another handler`);
     }
     this.sandboxes = sandboxes(handler, options);
-    this.worker = new Worker(this, this.sandboxes?.handler ?? (handler as Handler));
+    this.worker = new Worker(this.host, this.sandboxes?.handler ?? (handler as Handler));
   }
 
   /** Stop fetching jobs; resolves when the running ones are done (or `timeout` ms pass) and any sandboxes are gone. */
@@ -296,7 +202,7 @@ export class Queue<P = unknown> extends EventEmitter {
     if (typeof idleSeconds !== 'number' || !Number.isFinite(idleSeconds) || idleSeconds < 0) {
       throw new InvalidArgumentError(`jamGuard takes the idle time in seconds (a number >= 0), got ${describe(idleSeconds)}`);
     }
-    const jobs = (await sweep(this, idleSeconds)) as Job<Jsonify<P>>[];
+    const jobs = (await sweep(this.host, idleSeconds)) as Job<Jsonify<P>>[];
     if (jobs.length) this.emit('jammed', jobs);
     return jobs;
   }
@@ -576,11 +482,11 @@ export class Queue<P = unknown> extends EventEmitter {
     }
     this.closing ??= (async () => {
       // Adds of this tick would otherwise be flushed after the connection is gone.
-      this.flushAdds();
+      this.publisher.flushAdds();
       clearInterval(this.jamTimer);
       await this.stopProcessing(options);
       await this.results.close();
-      while (this.addsInFlight.size) await Promise.allSettled([...this.addsInFlight]);
+      await this.publisher.settled();
       this.connection.off('error', this.onConnectionError);
       await this.connection.release();
     })();
@@ -592,94 +498,16 @@ export class Queue<P = unknown> extends EventEmitter {
     if (this.closing) throw new QueueClosedError(`queue ${JSON.stringify(this.name)} is closed; ${call}() cannot run after close()`);
   }
 
-  // ---- WorkerHost and the plumbing under it
+  // ---- the plumbing (src/host.ts), for tests and tools
 
   /** @internal Run a script on this queue's keys, with our errors. */
   run(name: ScriptName, args: readonly RedisArgument[], what: string): Promise<ScriptReply> {
-    return this.call(what, () => runScript(this.connection.client, name, this.scriptKeys, args, this.settings));
+    return this.host.run(name, args, what);
   }
 
   /** @internal Send a plain command, with our errors. */
   command(args: string[], what: string): Promise<unknown> {
-    return this.call(what, () => this.connection.send(args));
-  }
-
-  /** Every Redis call: after the first connection, within the command timeout, with a clear error. */
-  private async call<T>(what: string, send: () => Promise<T>): Promise<T> {
-    if (!this.connection.connected) await this.connection.whenConnected(what);
-    try {
-      return await this.connection.bound(send(), what);
-    } catch (err) {
-      throw await this.explain(err, what);
-    }
-  }
-
-  /** A clear error: ours for timeouts and closed connections, and the key named for foreign data. */
-  private async explain(err: unknown, what: string): Promise<Error> {
-    if (err instanceof ErrorReply && err.message.includes('WRONGTYPE')) {
-      // our scripts name the key (lib/present.lua); a group's keys are not in the layout
-      const named = /WRONGTYPE (\S+) (holds [^,]*?)(?:, convoy-queue keeps (.*?))?(?: script:|$)/.exec(err.message);
-      const base = this.keys.queued.slice(0, -'queued'.length);
-      if (named && named[1].startsWith(base)) return new ForeignDataError(named[1], named[3] ? `it ${named[2]}, convoy-queue keeps ${named[3]} there` : `it ${named[2]}`);
-      try {
-        const types = await this.connection.bound(Promise.all(KEY_NAMES.map((k) => this.connection.send(['TYPE', this.keys[k]]))), what);
-        const i = KEY_NAMES.findIndex((k, n) => types[n] !== 'none' && types[n] !== KEY_TYPES[k]);
-        if (i >= 0) {
-          const k = KEY_NAMES[i];
-          return new ForeignDataError(this.keys[k], `it is a ${String(types[i])}, convoy-queue keeps a ${KEY_TYPES[k]} there`);
-        }
-      } catch {
-        // fall through to the plain error
-      }
-    }
-    return wrapError(err, what);
-  }
-
-  /** Call a plugin hook (only queues with plugins get here). */
-  private hook<N extends HookName>(name: N, ...args: Parameters<NonNullable<Plugin[N]>>): void {
-    callHooks(this.options.plugins, name, args, (err, what) => this.onError(err, what));
-  }
-
-  /** @internal */
-  onStarted(job: ActiveJob): void {
-    if (this.options.plugins.length) this.hook('onJobStart', job);
-  }
-
-  /** @internal */
-  onCompleted(job: ActiveJob, result: unknown): void {
-    this.emit('completed', job as ActiveJob<P>, result);
-    if (this.options.plugins.length) this.hook('onJobComplete', job, result);
-  }
-
-  /** @internal */
-  onFailed(job: ActiveJob, err: Error): void {
-    this.emit('failed', job as ActiveJob<P>, err);
-    if (this.options.plugins.length) this.hook('onJobFail', job, err);
-  }
-
-  /** @internal */
-  onRetrying(job: ActiveJob, err: Error, delay: number): void {
-    this.emit('retrying', job as ActiveJob<P>, err, delay);
-    if (this.options.plugins.length) this.hook('onJobRetry', job, err, delay);
-  }
-
-  /** @internal */
-  onProgress(job: ActiveJob, value: unknown): void {
-    this.emit('progress', job as ActiveJob<P>, value);
-    if (this.options.plugins.length) this.hook('onJobProgress', job, value);
-  }
-
-  /** @internal */
-  onStalled(ids: string[]): void {
-    this.emit('stalled', ids);
-    if (this.options.plugins.length) for (const id of ids) this.hook('onJobStalled', id);
-  }
-
-  /** @internal Errors go to 'error' listeners; without one they are only logged, never thrown. */
-  onError(err: unknown, what: string): void {
-    const error = err instanceof Error ? err : new Error(String(err));
-    log('%s: %s: %s', this.name, what, error.message);
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    return this.host.command(args, what);
   }
 }
 

@@ -3,6 +3,9 @@
 /** The longest delay Node's timers take (ms); a longer one fires at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Jobs claimed, reported or renewed per script call: bounds its time and its Lua argument lists. */
+export const MAX_BATCH = 1000;
+
 /** Delay before retry number `attempt` (0-based): exponential from 50 ms, capped at 5 s, with jitter. */
 export function backoff(attempt: number): number {
   const ceiling = Math.min(5000, 50 * 2 ** Math.min(attempt, 10));

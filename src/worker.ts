@@ -1,6 +1,7 @@
 /**
- * The worker of one queue object: the fetch loop, the concurrency slots, job
- * timeouts, lease renewal and the batched reporting of results.
+ * The worker of one queue object: the fetch loop, the concurrency slots and
+ * job timeouts. Beside it: lease renewal and stall recovery (src/leases.ts),
+ * and the batched reporting of results (src/report.ts).
  *
  * Each claimed run is a small state machine and holds exactly one slot from its
  * claim until it is done:
@@ -15,8 +16,6 @@
  * run's slot is handed to the next claim in the same script call that writes
  * its result: one round trip per batch of finished jobs.
  */
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { ActiveJob, decodePayload, encodePayload } from './job.js';
 import { ConvoyError, DecryptionError, ForeignDataError, JobExpiredError, JobTimeoutError, QueueClosedError, RateLimitError, UnrecoverableError } from './errors.js';
 import { backoffDelay, type StoredJobOptions } from './job-options.js';
@@ -25,10 +24,11 @@ import type { ScriptName, ScriptReply } from './scripts.js';
 import type { Connection } from './connection.js';
 import type { QueueKeys } from './keys.js';
 import type { ResolvedOptions } from './options.js';
-import { MAX_TIMER_MS, backoff, describeValue, sleep, describe } from './util.js';
-import { errorRecord, resultJson } from './error-record.js';
+import { MAX_BATCH, MAX_TIMER_MS, backoff, describeValue, sleep, describe } from './util.js';
 import { log } from './log.js';
 import { RepeatScheduler } from './repeat.js';
+import { Leases } from './leases.js';
+import { Reporter } from './report.js';
 
 export type AsyncHandler<P = unknown> = (job: ActiveJob<P>) => unknown;
 export type CallbackHandler<P = unknown> = (job: ActiveJob<P>, done: (err?: unknown) => void) => void;
@@ -73,13 +73,8 @@ interface Run {
   attempts: number;
 }
 
-const MAX_REPORT_ATTEMPTS = 8;
 /** The wake-up marker pause() leaves for idle workers (resume and adds leave '1'). */
 const PAUSE_MARKER = 'p';
-/** Jobs claimed, reported or renewed per script call: bounds its time and its Lua argument lists. */
-const MAX_BATCH = 1000;
-/** Stalled runs recovered per renewal call. */
-const RECOVER_BATCH = 500;
 
 export class Worker {
   private running = true;
@@ -87,14 +82,9 @@ export class Worker {
   private busy = 0;
   private readonly stopper = new AbortController();
   private readonly runs = new Set<Run>();
-  private pending: Run[] = [];
-  private flushScheduled = false;
-  /** Result writes in flight or waiting to be retried. */
-  private inFlight = 0;
   private slotWaiter?: (queueEmpty: boolean) => void;
   private idleWaiters: Array<() => void> = [];
   private abandoned = false;
-  private renewing = false;
   /** When (local clock) the earliest scheduled job falls due, as the last claim said. */
   private dueAt = Infinity;
   /** The queue is paused (as the last claim or a pause marker said): wait for resume() before claiming. */
@@ -103,27 +93,30 @@ export class Worker {
   private heldUntil = 0;
   /** Ends the fetch loop's wait on the wake list early. */
   private nudge?: () => void;
-  private readonly renewTimer: NodeJS.Timeout;
-  /** This worker's ID in the registry of live workers, and what it says of itself there. */
-  readonly id = randomUUID();
-  private readonly about: { id: string; host: string; pid: number; concurrency: number };
-  /** The registry info last sent; renewals send it again only when it changed. */
-  private sentInfo = '';
   /** Fires the occurrences of the queue's repeatable jobs (src/repeat.ts). */
   readonly repeats: RepeatScheduler;
+  /** Writes the results of finished runs (src/report.ts). */
+  private readonly reporter: Reporter<Run>;
+  /** Renews the runs' leases (src/leases.ts). */
+  private readonly leases: Leases;
   private readonly loop: Promise<void>;
 
   constructor(
     private readonly host: WorkerHost,
     private readonly handler: Handler,
   ) {
-    const { stallTimeout, concurrency } = host.options;
-    this.about = { id: this.id, host: hostname(), pid: process.pid, concurrency };
     this.repeats = new RepeatScheduler(host);
-    // Renew well within the lease, so one slow or failed renewal does not lose it.
-    this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(stallTimeout / 3)));
-    this.renewTimer.unref();
-    void this.renew();
+    this.reporter = new Reporter<Run>(host, {
+      claiming: () => this.running,
+      abandoned: () => this.abandoned,
+      release: (run) => this.release(run),
+      passOn: (batch, claimed, reply) => this.passOn(batch, claimed, reply),
+    });
+    this.leases = new Leases(host, {
+      runs: () => [...this.runs],
+      abandoned: () => this.abandoned,
+      dueIn: (ms) => this.repeats.dueIn(ms),
+    });
     this.loop = this.fetchLoop();
   }
 
@@ -149,7 +142,7 @@ export class Worker {
       clearTimeout(timer);
       if (gaveUp) await this.abandon();
     }
-    clearInterval(this.renewTimer);
+    this.leases.stop();
   }
 
   /** Hand back the runs whose handlers are still going; later results of this worker are dropped. */
@@ -171,7 +164,7 @@ export class Worker {
   }
 
   private isIdle(): boolean {
-    return this.runs.size === 0 && this.inFlight === 0 && this.pending.length === 0;
+    return this.runs.size === 0 && this.reporter.idle;
   }
 
   private checkIdle(): void {
@@ -433,11 +426,7 @@ export class Worker {
       return;
     }
     run.phase = 'reporting';
-    this.pending.push(run);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(() => this.flush());
-    }
+    this.reporter.report(run);
   }
 
   /**
@@ -450,13 +439,11 @@ export class Worker {
     run.phase = 'reporting';
     const wait = Number.isFinite(error.ms) ? Math.min(Math.max(Math.ceil(error.ms), 1), MAX_TIMER_MS) : 1;
     this.heldUntil = Math.max(this.heldUntil, Date.now() + wait);
-    this.inFlight++;
     try {
       await this.host.run('release', [String(wait), run.job.id, run.token], 'handing back a rate-limited job');
     } catch (err) {
       this.host.onError(err, 'handing back a rate-limited job');
     } finally {
-      this.inFlight--;
       this.release(run);
     }
   }
@@ -487,62 +474,8 @@ export class Worker {
     this.checkIdle();
   }
 
-  /** Write the batch of results: one call for completions, one for failures. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    const done = batch.filter((r) => !r.error);
-    const failed = batch.filter((r) => r.error);
-    for (let i = 0; i < done.length; i += MAX_BATCH) void this.write(done.slice(i, i + MAX_BATCH), false, true);
-    for (let i = 0; i < failed.length; i += MAX_BATCH) void this.write(failed.slice(i, i + MAX_BATCH), true, true);
-  }
-
-  /**
-   * Write results. A first attempt also claims the next jobs for the slots it
-   * frees; a retry never does, since the first attempt may have claimed them
-   * already (with no reply to say so).
-   */
-  private async write(batch: Run[], failed: boolean, first: boolean): Promise<void> {
-    const { options } = this.host;
-    if (this.abandoned) {
-      for (const run of batch) this.release(run);
-      return;
-    }
-    const claim = first && this.running ? batch.length : 0;
-    const args: string[] = [String(claim), '0', String(options.stallTimeout)];
-    if (failed) args.push(String(options.errorLogSize), String(options.errorLogTtl));
-    for (const run of batch) {
-      args.push(run.job.id, run.token);
-      if (failed) args.push(errorRecord(run.job.id, run.error!, options.encryption), run.retryDelay === undefined ? '' : String(run.retryDelay));
-      else args.push(options.keepResults ? this.resultOf(run) : '');
-    }
-    this.inFlight++;
-    let reply: ScriptReply[];
-    try {
-      reply = (await this.host.run(failed ? 'fail' : 'complete', args, 'reporting job results')) as ScriptReply[];
-    } catch (err) {
-      this.retry(batch, failed, err);
-      return;
-    } finally {
-      this.inFlight--;
-    }
-    const flags = String(reply[0]);
-    for (let i = 0; i < batch.length; i++) {
-      const run = batch[i];
-      if (flags[i] === '2') {
-        log('job %s: its run was superseded by a newer add; this result changed nothing and the ID runs again', run.job.id);
-      } else if (flags[i] !== '1') {
-        log('job %s: its claim was taken away (stall or jam guard); this late result changed nothing', run.job.id);
-      } else if (failed && run.retryDelay !== undefined) {
-        this.host.onRetrying(run.job, run.error!, run.retryDelay);
-      } else if (failed) {
-        this.host.onFailed(run.job, run.error!);
-      } else {
-        this.host.onCompleted(run.job, run.result);
-      }
-    }
-    // The finished runs' slots pass to the runs this call claimed.
+  /** A batch's results are written: its runs are done, and their slots pass to the runs the same call claimed. */
+  private passOn(batch: Run[], claim: number, reply: ScriptReply[]): void {
     for (const run of batch) {
       run.phase = 'done';
       this.runs.delete(run);
@@ -551,79 +484,6 @@ export class Worker {
     if (claim > 0) this.startRuns(reply, 1, claim);
     else this.slotWaiter?.(false);
     this.checkIdle();
-  }
-
-  /** A completed run's result as kept (keepResults); one JSON cannot keep is kept as null, and said. */
-  private resultOf(run: Run): string {
-    const { stored, problem } = resultJson(run.result, this.host.options.maxPayloadBytes, this.host.options.encryption);
-    if (problem) this.host.onError(new ConvoyError(`the result of job ${run.job.id} is kept as null: ${problem}`), 'keeping a result');
-    return stored;
-  }
-
-  /** A result could not be written: try again with backoff, then give up to stall recovery. */
-  private retry(batch: Run[], failed: boolean, err: unknown): void {
-    this.host.onError(err, 'reporting job results');
-    const again: Run[] = [];
-    for (const run of batch) {
-      if (++run.attempts < MAX_REPORT_ATTEMPTS && !this.abandoned) {
-        again.push(run);
-      } else {
-        // No longer renewed, its lease lapses and the job is recovered as a stall.
-        log('job %s: result not written after %d attempts; it will be recovered when its lease lapses', run.job.id, run.attempts);
-        this.release(run);
-      }
-    }
-    if (!again.length) return;
-    this.inFlight++;
-    setTimeout(() => {
-      this.inFlight--;
-      void this.write(again, failed, false);
-    }, backoff(again[0].attempts - 1));
-  }
-
-  /**
-   * Renew the leases of this worker's runs and recover the runs of workers
-   * whose leases lapsed: one call per interval, whatever the number of runs.
-   */
-  private async renew(): Promise<void> {
-    if (this.renewing || this.abandoned) return;
-    this.renewing = true;
-    const { options } = this.host;
-    try {
-      const runs = [...this.runs];
-      const info = JSON.stringify({ ...this.about, running: runs.map((r) => r.job.id) });
-      for (let i = 0; i === 0 || i < runs.length; i += MAX_BATCH) {
-        const chunk = runs.slice(i, i + MAX_BATCH);
-        const sent = i === 0 && info !== this.sentInfo ? info : '';
-        const args = [String(options.stallTimeout), String(i === 0 ? RECOVER_BATCH : 0), String(options.errorLogSize), String(options.errorLogTtl), this.id, sent];
-        for (const run of chunk) args.push(run.job.id, run.token);
-        const reply = (await this.host.run('renew', args, 'renewing leases')) as ScriptReply[];
-        if (sent) this.sentInfo = sent;
-        this.repeats.dueIn(reply[4]);
-        if (Number(reply[3]) === 1) {
-          // The registry lost this worker (it was away for two leases): tell it again now.
-          this.sentInfo = '';
-          setImmediate(() => void this.renew());
-        }
-        const flags = String(reply[0]);
-        chunk.forEach((run, k) => {
-          if (flags[k] === '2' && !run.superseded) {
-            // Still this worker's claim (its lease is renewed) until the handler ends, so the new run never overlaps it.
-            run.superseded = true;
-            run.job.abort(new ConvoyError(`job ${run.job.id} was superseded by a newer add; its result will change nothing and the ID runs again with the new payload`));
-          }
-          if (flags[k] !== '0' || run.lost) return;
-          run.lost = true;
-          run.job.abort(new ConvoyError(`job ${run.job.id} was taken from this worker (its lease lapsed, the jam guard requeued it or it was removed)`));
-        });
-        const stalled = [...(reply[1] as ScriptReply[]), ...(reply[2] as ScriptReply[])].map(String);
-        if (stalled.length) this.host.onStalled(stalled);
-      }
-    } catch (err) {
-      this.host.onError(err, 'renewing leases');
-    } finally {
-      this.renewing = false;
-    }
   }
 }
 
