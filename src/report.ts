@@ -109,11 +109,12 @@ export class Reporter<R extends ReportedRun> {
     try {
       reply = (await this.host.run(failed ? 'fail' : 'complete', args, 'reporting job results')) as ScriptReply[];
     } catch (err) {
+      // no longer in flight before retry() decides: a run it gives up on may make the worker idle
+      this.inFlight--;
       this.retry(batch, failed, err);
       return;
-    } finally {
-      this.inFlight--;
     }
+    this.inFlight--;
     const flags = String(reply[0]);
     for (let i = 0; i < batch.length; i++) {
       const run = batch[i];

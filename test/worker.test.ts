@@ -147,4 +147,26 @@ forEachBackend((test, ctx) => {
     t.is(failed.id, 'broken');
     t.regex(failed.lastError?.message ?? '', new RegExp(`${q.keys.payload.replace(/[{}]/g, '\\$&')}.*not JSON`));
   });
+  test('stopping ends once a result that cannot be written is given up (its lease recovers the job)', async (t) => {
+    t.timeout(60_000);
+    const q = ctx.queue();
+    const errors: Error[] = [];
+    q.on('error', (err) => errors.push(err));
+    let release!: () => void;
+    const started = new Promise<void>((resolve) => {
+      q.process(() => {
+        resolve();
+        return new Promise<void>((r) => (release = r));
+      });
+    });
+    await q.addJob(new Job('stuck'));
+    await started;
+    // foreign data where results are kept: every write of the result fails
+    await ctx.backend.inspect.sendCommand(['SET', q.keys.results, 'not a hash']);
+    release();
+    const stopped = q.stopProcessing();
+    await until(() => Promise.race([stopped.then(() => 'stopped'), sleep(500).then(() => 'stopping')]), (s) => s === 'stopped', { what: 'stopProcessing() to end', timeout: 45_000 });
+    t.true(errors.length >= 8, `each failed write is reported (${errors.length})`);
+    t.is(await q.countProcessing(), 1, 'the job is left to its lease');
+  });
 });
