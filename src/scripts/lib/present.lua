@@ -4,8 +4,8 @@
 -- forget(o, ids): drop what is kept per job for these IDs (payload, options,
 -- attempt and stall counts, debounce deadline), from the hashes optional() found.
 -- optional(names): which of the named optional keys exist, each type-checked;
--- one EXISTS call when none does (two when flow control keys are among them),
--- so a queue that uses none of them pays next to nothing.
+-- one EXISTS call when none does, so a queue that uses none of them pays next
+-- to nothing (see GATES).
 local function present(key, kind)
   local t = redis.call('TYPE', key)['ok']
   if t == 'none' then return false end
@@ -21,21 +21,33 @@ local KINDS = {
   groups = 'zset', glimited = 'zset', gactive = 'hash', superseded = 'set', repeats = 'zset', deadline = 'hash',
 }
 
--- Flow control's keys are gated apart: a queue with payloads but no flow
--- control pays one EXISTS for them, not a TYPE each.
-local FLOW = { prioritized = true, control = true, groups = true, glimited = true, gactive = true, superseded = true, repeats = true, deadline = true }
+-- Gates: one EXISTS over all the named keys, then one per group of keys that
+-- tend to exist together, so a queue pays a TYPE only for the groups it uses:
+-- per-job data, the lifecycle, the flow control places, the controls.
+local GATES = {
+  { 'payload', 'options' },
+  { 'rerun', 'scheduled', 'attempts', 'stalls', 'progress', 'deadline', 'superseded' },
+  { 'prioritized', 'groups', 'glimited', 'gactive' },
+  { 'control', 'repeats' },
+}
 
 local function optional(names)
-  local o = {}
-  for _, flow in ipairs({ false, true }) do
+  local o, wanted, all = {}, {}, {}
+  for _, name in ipairs(names) do
+    wanted[name] = true
+    all[#all + 1] = K[name]
+  end
+  if #all == 0 or redis.call('EXISTS', unpack(all)) == 0 then return o end
+  for _, gate in ipairs(GATES) do
     local part, keys = {}, {}
-    for _, name in ipairs(names) do
-      if (FLOW[name] or false) == flow then
+    for _, name in ipairs(gate) do
+      if wanted[name] then
         part[#part + 1] = name
         keys[#keys + 1] = K[name]
       end
     end
-    if #keys > 0 and redis.call('EXISTS', unpack(keys)) > 0 then
+    -- a gate of one key: its TYPE is the gate
+    if #keys == 1 or (#keys > 1 and redis.call('EXISTS', unpack(keys)) > 0) then
       for _, name in ipairs(part) do o[name] = present(K[name], KINDS[name]) end
     end
   end
