@@ -29,7 +29,7 @@ import {
   type RemoteErrorInfo,
 } from '../index.js';
 import { canonicalJson } from './canonical.js';
-import { Notifier, type Message, type Outcome } from './notifier.js';
+import { Notifier, encode, type Message, type Outcome } from './notifier.js';
 import { TaskTimeoutError, UnknownTaskError } from './errors.js';
 import { TASK_OPTION_KEYS, type CallOptions, type TaskCall, type TaskCallback, type TaskFunction, type TaskOptions, type TaskPayload, type TaskQueueOptions, type TaskStatus } from './types.js';
 
@@ -83,9 +83,15 @@ export class TaskQueue extends EventEmitter {
   private readonly byName = new Map<string, Task>();
   private readonly byFn = new Map<TaskFunction, Task>();
   private readonly waits = new Map<string, Wait>();
-  /** Redis clock minus local clock (ms), as the last registration told it: a little low, so a `since` errs early. */
+  /**
+   * Redis clock minus local clock (ms), from the last registration's reply:
+   * a little low (the reply came after the registration), so a `since` from
+   * it errs early, whatever the two clocks say.
+   */
   private offset = 0;
   private readonly notifying = new Set<Promise<void>>();
+  /** Consumer: the runs whose result went out before the core kept it: the message, and how many callers got it. */
+  private readonly early = new WeakMap<ActiveJob<TaskPayload>, { message: string; sent: Promise<number> }>();
   private readonly notifier: Notifier;
   /** The queue keeps what it stores encrypted: messages carry no outcome, producers read the kept result. */
   private readonly sealed: boolean;
@@ -206,7 +212,7 @@ export class TaskQueue extends EventEmitter {
     this.consumer = consumer;
     consumer.on('error', (err) => this.onError(err, 'the consumer'));
     // 'failed' is a failure for good ('retrying' is not an outcome); both come once the outcome is kept
-    consumer.on('completed', (job, result) => this.notify(job.id, { r: result }));
+    consumer.on('completed', (job, result) => this.notify(job.id, { r: result }, this.early.get(job)));
     consumer.on('failed', (job, err) => this.notify(job.id, { e: describeError(err) }));
     consumer.process((job) => this.run(job));
   }
@@ -306,25 +312,37 @@ export class TaskQueue extends EventEmitter {
   }
 
   /**
-   * Register this producer for `id`'s outcome, at the same time as the add
-   * (on another connection, neither waiting for the other), then read the
-   * kept result once. This cannot miss the outcome of the run the call joins
-   * or starts: the consumer's script that sends a run's message (reading the
-   * callers set) runs after the core kept its outcome. If that script ran
-   * after our registration, the message comes (the channel was subscribed
-   * before). If it ran before, the outcome was kept before our registration,
-   * so before this read, sent once both replied: the read finds it, unless a
-   * newer run of the ID began in between; that one is still in the queue at
-   * the read, so its script runs after it, and its message comes.
+   * Register this producer for `id`'s outcome at the same time as the add (on
+   * another connection, neither waiting for the other); once both replied,
+   * read the kept result if a run of the ID ended since the call began.
+   *
+   * Why no outcome is missed: the run the call joins or starts ends after the
+   * add. The consumer's script that sends a run's message once the core kept
+   * its outcome reads the callers set and writes down when the run ended. If
+   * it ran after our registration, the message comes (the channel was
+   * subscribed before). If it ran before, the run ended after the call began
+   * and before the registration, which sees that end (or a later one), so we
+   * read; the read, sent after the registration, finds the outcome, unless a
+   * newer run of the ID began in between: that one is still in the queue at
+   * the read, so its script runs after the registration, and its message
+   * comes. (A result sent early, as the task returned, changes nothing here:
+   * the script after the core kept it sends it to whoever registered since.)
+   * Most calls see no end since they began, and cost no read.
    */
   private async register(id: string, wait: Wait, added: Promise<unknown>): Promise<void> {
     wait.joined = true;
     const [joined] = await Promise.allSettled([this.notifier.join(id), added]);
-    if (joined.status === 'fulfilled') this.offset = joined.value - Date.now();
-    else if (!this.closing) this.onError(joined.reason, `registering for the outcome of ${id}`);
-    wait.since = wait.began + this.offset - JUST_FINISHED_MS;
+    let read = true;
+    if (joined.status === 'fulfilled') {
+      this.offset = joined.value.now - Date.now();
+      wait.since = wait.began + this.offset - JUST_FINISHED_MS;
+      read = joined.value.endedAt !== null && joined.value.endedAt >= wait.since;
+    } else {
+      if (!this.closing) this.onError(joined.reason, `registering for the outcome of ${id}`);
+      wait.since = wait.began + this.offset - JUST_FINISHED_MS;
+    }
     // An add that failed rejects its call; the calls that joined it made adds of their own.
-    if (this.waits.get(id) === wait) await this.check([id]);
+    if (read && this.waits.get(id) === wait) await this.check([id]);
   }
 
   /** IDs whose registration and add replied: those the fallback reads. */
@@ -418,17 +436,46 @@ export class TaskQueue extends EventEmitter {
           : `task ${JSON.stringify(name)} is not registered on this consumer of task queue ${JSON.stringify(this.name)} (job ${job.id}): register it with registerTask`,
       );
     }
-    if (!task.callback) return await task.fn(...args);
-    return new Promise((resolve, reject) => {
-      task.fn(...args, (err: unknown, ...results: unknown[]) => (err ? reject(err) : resolve(results)));
-    });
+    const result = task.callback
+      ? await new Promise((resolve, reject) => {
+          task.fn(...args, (err: unknown, ...results: unknown[]) => (err ? reject(err) : resolve(results)));
+        })
+      : await task.fn(...args);
+    // A result is final (no retry follows it): send it now, beside the core's write rather than after it
+    // (a round trip sooner), unless the run lost its claim or timed out: the core then records something
+    // else. The worker takes the result in this same tick, before any timer can fire.
+    if (!job.signal.aborted && !this.sealed) {
+      const message = encode([job.id, { r: result }]);
+      this.early.set(job, { message, sent: this.send(job.id, message) });
+    }
+    return result;
   }
 
-  private notify(id: string, outcome: Outcome): void {
-    const message: Message = this.sealed ? [id] : [id, outcome];
-    const sent = this.notifier.publish(id, message).catch((err) => this.onError(err, `notifying the producers of ${id}`));
-    this.notifying.add(sent);
-    void sent.finally(() => this.notifying.delete(sent));
+  /**
+   * A run's outcome is kept ('completed', 'failed'): send it to the callers
+   * registered since its result went out (`early`; all of them without), and
+   * write down its end, and whether anyone got it. A caller that registers
+   * later reads the kept result (see register).
+   */
+  private notify(id: string, outcome: Outcome, early?: { message: string; sent: Promise<number> }): void {
+    const message = early?.message ?? encode(this.sealed ? [id] : [id, outcome]);
+    void this.send(id, message, early?.sent ?? Promise.resolve(0));
+  }
+
+  /** Publish `message` (`before`: the outcome is kept, and how many got it already); resolves with how many got it. */
+  private send(id: string, message: string, before?: Promise<number>): Promise<number> {
+    const sent = (async () => {
+      try {
+        return await this.notifier.publish(id, message, before && (await before));
+      } catch (err) {
+        this.onError(err, `notifying the producers of ${id}`);
+        return 0;
+      }
+    })();
+    const tracked = sent.then(() => undefined);
+    this.notifying.add(tracked);
+    void tracked.finally(() => this.notifying.delete(tracked));
+    return sent;
   }
 
   private assertOpen(call: string): void {

@@ -207,6 +207,19 @@ forEachBackend((test, ctx) => {
     t.is(String(await ctx.backend.inspect.sendCommand(['GET', counter])), '1', 'the task body ran once');
   });
 
+  test('a run past its time limit fails with JobTimeoutError: its producer gets that, never the result the task returns later', async (t) => {
+    const name = ctx.name();
+    const [consumer, producer] = [tasksOn(t, name), tasksOn(t, name)];
+    // The body's timer is due well after the run's limit: the limit always fires first.
+    const slowpoke = () => new Promise((resolve) => setTimeout(() => resolve('late'), 600));
+    for (const q of [consumer, producer]) q.registerTask(slowpoke, { name: 'slowpoke', timeout: 200 });
+    await consumer.listen();
+    const call = producer.call('slowpoke');
+    const err = await t.throwsAsync(withTimeout(call.result, 20_000, 'the call to end'), { instanceOf: RemoteJobError });
+    t.is(err?.remote.name, 'JobTimeoutError');
+    t.is(await producer.status(call.id), 'errored');
+  });
+
   test('a consumer that gets a task it has not registered fails it for good with UnknownTaskError, names the task, and goes on', async (t) => {
     const name = ctx.name();
     const consumer = tasksOn(t, name);
@@ -402,6 +415,35 @@ forEachBackend((test, ctx) => {
     t.is(runs, 1, 'the body ran once');
     t.is(await ctx.backend.inspect.exists(callers), 0, 'the callers set goes with the message');
     await until(() => p2.status(b.id), (s) => s === 'done', 'the call to be done');
+  });
+
+  test('a call whose registration lands after the run it joined ended reads the kept result at once (no lost wake-up)', async (t) => {
+    const name = ctx.name();
+    const g = gate();
+    const consumer = tasksOn(t, name);
+    // fallbackInterval a minute: only the read after the registration can end the call in time
+    const [first, late] = [tasksOn(t, name), tasksOn(t, name, { fallbackInterval: 60_000 })];
+    for (const q of [consumer, first, late]) q.registerTask(async (x: number) => g.wait.then(() => x * 3), { name: 'triple', timeout: 0 });
+    for (const q of [consumer, first, late]) q.registerTask(async () => 'pong', { name: 'ping' });
+    await consumer.listen({ concurrency: 2 });
+    t.is(await late.delayedCall('ping'), 'pong'); // the late producer is subscribed
+    const a = first.call('triple', 7);
+    await until(() => first.status(a.id), (s) => s === 'running', 'the run to start');
+    // The late producer's registration is held back until the run has ended; its add joins the run.
+    const notifier = (late as unknown as { notifier: { join(id: string): Promise<unknown> } }).notifier;
+    const join = notifier.join.bind(notifier);
+    const released = gate();
+    notifier.join = async (id: string) => {
+      await released.wait;
+      return join(id);
+    };
+    const b = late.call('triple', 7);
+    await until(() => late.queue.getJob(b.id), (j) => j?.state === 'processing', 'the late add to join the run');
+    g.open();
+    t.is(await a.result, 21);
+    await until(() => late.status(b.id), (s) => s === 'done', 'the run to end, its message sent to the first producer only');
+    released.open();
+    t.is(await withTimeout(b.result, 20_000, 'the late call, from the read after its registration'), 21);
   });
 
   test('a producer holds one channel, subscribed once, whatever the number of calls in flight', async (t) => {
