@@ -49,6 +49,6 @@ try {
   console.log('failed:', (err as Error).name, (err as Error).message);
 }
 
-await tasks.queue.obliterate(); // this example's queue keys go (the kept outcomes expire within the hour)
+await tasks.queue.obliterate(); // this example's queue keys go (the tasks' ended hashes expire within the hour)
 await Promise.all([tasks.close(), consumer.close()]);
 await server?.stop();

@@ -23,7 +23,14 @@ function jsonData(value: unknown): unknown {
   }
 }
 
-/** An error (or anything thrown) as a record; never throws. */
+/**
+ * An error as the record a RemoteJobError carries (its `remote`): name,
+ * message, stack, `code`, the `cause` chain (as records, five deep) and the
+ * error's own data, all as JSON keeps them. Anything thrown that is not an
+ * Error becomes `{ name: 'Error', message }`. Never throws.
+ *
+ * @param depth how deep in a cause chain `err` is (leave it out)
+ */
 export function describeError(err: unknown, depth = 0): RemoteErrorInfo {
   if (!(err instanceof Error)) return { name: 'Error', message: typeof err === 'string' ? err : String(jsonData(err) ?? err) };
   const info: RemoteErrorInfo = { name: 'Error', message: '' };

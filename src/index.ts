@@ -17,6 +17,7 @@ export type { Plugin } from './hooks.js';
 export type { RepeatArgs, RepeatBounds, RepeatInfo, RepeatJobOptions, RepeatSchedule } from './repeat.js';
 export type { QueueKeys } from './keys.js';
 export { queueKeys } from './keys.js';
+export { describeError } from './error-record.js';
 export * from './errors.js';
 
 /** The module's default export (`errors`: every error class convoy-queue raises; all extend ConvoyError), in the shape of the original: `Convoy.createQueue`, `new Convoy.Job(id)`. */

@@ -1,28 +1,30 @@
 /**
  * The notifier (Ivy's word): how a task's outcome gets from the consumer to
- * every producer waiting for it, over Redis pub/sub, with a kept record of the
- * outcome as the fallback for a missed message.
+ * every producer waiting for it, over Redis pub/sub, with the core queue's
+ * kept result (keepResults) as the fallback for a missed message.
  *
- * One channel per call ID (`<prefix>:{<queue>}:notify:<id>`): a producer
- * subscribes to it BEFORE it adds the job, and the consumer publishes once the
- * run's outcome is written. So whichever run a call joins (the one waiting,
- * the one processing, or a new one), its outcome is published after the
- * producer listens: no notification is lost while the subscriber is
- * connected, one PUBLISH serves every producer of an ID, and nothing is
- * written before the call is checked. What the subscriber misses (a dropped
- * connection, a failover) the kept record answers: the producer reads it when
- * its subscriber is back, and every `fallbackInterval` ms while calls wait.
+ * Each producer (TaskQueue object) has one channel,
+ * `<prefix>:{<queue>}:producer:<random id>`, subscribed once before its first
+ * call and kept until close(). A call registers its producer for its job ID
+ * in the set `<prefix>:{<queue>}:callers:<id>`; when a run ends, the consumer
+ * reads that set, publishes the outcome to each channel in it and deletes it,
+ * in one script. Once the core keeps the outcome, that script also writes the
+ * hash `<prefix>:{<queue>}:ended:<id>`: `at`, when (Redis clock ms), and
+ * `done`, when a message of it last reached anyone (status() 'done'). These
+ * keys live beside the queue's (same hash tag) but are the tasks layer's own:
+ * the core knows nothing of them.
  *
- * The record is a hash `<prefix>:{<queue>}:task:<id>` (o: the outcome JSON,
- * at: when it was written, Redis clock ms, d: '1' once a producer got it),
- * kept for RESULT_TTL seconds. It lives beside the queue's keys (same hash tag)
- * but is the tasks layer's own: the core knows nothing of it.
+ * On a cluster the channels are sharded (SSUBSCRIBE / SPUBLISH, Redis 7): a
+ * channel lives on the master of the queue's slot, where the script runs, so
+ * the count SPUBLISH returns is the real one (a plain PUBLISH only counts the
+ * subscribers of the node it ran on) and messages do not cross the cluster bus.
  */
+import { randomBytes } from 'node:crypto';
 import { createClient, createCluster, defineScript, type RedisClientOptions } from 'redis';
-import type { RedisConfig, RemoteErrorInfo } from '../index.js';
+import { describeError, type RedisConfig, type RemoteErrorInfo } from '../index.js';
 
-/** How long an outcome is kept for the fallback and for status() (seconds). */
-export const RESULT_TTL = 3600;
+/** How long a callers set outlives the last call that joined it (seconds): a run that never ends leaves nothing for ever. */
+const CALLERS_TTL = 86_400;
 
 /** What a run ended with: its result, or its error (as data). */
 export type Outcome = { r?: unknown } | { e: RemoteError };
@@ -30,35 +32,60 @@ export type Outcome = { r?: unknown } | { e: RemoteError };
 /** An error as it crosses Redis: what a producer's RemoteJobError carries as `.remote`. */
 export type RemoteError = RemoteErrorInfo;
 
+/** Registrations or messages per script call (those of one tick go together). */
+const BATCH = 500;
+
 const scripts = {
-  // Keep the outcome and publish it, in one step: a producer that misses the
-  // message finds the record.
-  taskPublish: script(
+  // Register a caller (ARGV[1]) for IDs (KEYS: callers set, ended hash, per
+  // ID); replies the Redis clock (ms), then per ID when a run of it last
+  // ended with its outcome kept (or nil).
+  taskJoin: script(
     `local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'o', ARGV[2], 'at', tostring(t[1] * 1000 + math.floor(t[2] / 1000)))
-redis.call('HDEL', KEYS[1], 'd')
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return redis.call('PUBLISH', ARGV[1], ARGV[2])`,
-  ),
-  // The Redis clock, then each record's outcome and time.
-  taskCheck: script(
-    `local t = redis.call('TIME')
-local out = { tostring(t[1] * 1000 + math.floor(t[2] / 1000)) }
-for i = 1, #KEYS do
-  local r = redis.call('HMGET', KEYS[i], 'o', 'at')
-  out[#out + 1] = r[1] or ''
-  out[#out + 1] = r[2] or ''
+local out = { t[1] * 1000 + math.floor(t[2] / 1000) }
+for i = 1, #KEYS, 2 do
+  redis.call('SADD', KEYS[i], ARGV[1])
+  redis.call('EXPIRE', KEYS[i], ARGV[2])
+  out[#out + 1] = redis.call('HGET', KEYS[i + 1], 'at')
 end
 return out`,
   ),
-  // A producer got the outcome: status() says 'done' (only while the record is kept).
-  taskDone: script(`if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'd', '1') end return 0`),
+  // Runs' messages (KEYS: callers set, ended hash; ARGV after the publish
+  // command and TTL: message, before; per run) to every caller registered, in
+  // the step that forgets them. before: '' while the outcome is not kept yet;
+  // else how many got a message of it already: then the end is written down,
+  // and 'done' when anyone got it. Replies how many got each.
+  taskNotify: script(
+    `local now
+local out = {}
+for i = 1, #KEYS, 2 do
+  local message, before = ARGV[i + 2], ARGV[i + 3]
+  local n = 0
+  for _, channel in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    n = n + redis.call(ARGV[1], channel, message)
+  end
+  redis.call('DEL', KEYS[i])
+  if before ~= '' then
+    if not now then
+      local t = redis.call('TIME')
+      now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+    end
+    if n + tonumber(before) > 0 then
+      redis.call('HSET', KEYS[i + 1], 'at', now, 'done', now)
+    else
+      redis.call('HSET', KEYS[i + 1], 'at', now)
+    end
+    redis.call('EXPIRE', KEYS[i + 1], ARGV[2])
+  end
+  out[#out + 1] = n
+end
+return out`,
+  ),
 };
 
 function script(SCRIPT: string) {
   return defineScript({
     SCRIPT,
-    // numkeys pushed below: taskCheck takes any number of keys
+    // numkeys pushed below: the number of keys is the script's own
     parseCommand(parser, keys: readonly string[], args: readonly string[]) {
       parser.push(String(keys.length));
       for (const k of keys) parser.pushKey(k);
@@ -73,157 +100,215 @@ type Listener = (message: string) => void;
 
 /** The part of a node-redis client or cluster used here. */
 interface Handle {
+  readonly isOpen: boolean;
   connect(): Promise<unknown>;
   destroy(): void;
-  duplicate(): Handle;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   subscribe(channel: string, listener: Listener): Promise<void>;
-  unsubscribe(channel: string, listener: Listener): Promise<void>;
-  hmGet(key: string, fields: string[]): Promise<Array<string | null>>;
-  taskPublish: ScriptCall;
-  taskCheck: ScriptCall;
-  taskDone: ScriptCall;
+  sSubscribe(channel: string, listener: Listener): Promise<void>;
+  sRem(key: string, member: string): Promise<unknown>;
+  hSet(key: string, field: string, value: string): Promise<unknown>;
+  hGet(key: string, field: string): Promise<string | null>;
+  expire(key: string, seconds: number): Promise<unknown>;
+  taskJoin: ScriptCall;
+  taskNotify: ScriptCall;
 }
 
+/** A message: the ID, and its outcome unless the queue encrypts what it keeps (then the producer reads the kept result). */
+export type Message = [id: string, outcome?: Outcome];
+
 export class Notifier {
-  private client?: Promise<Handle>;
-  private subscriber?: Promise<Handle>;
-  /** Redis clock minus local clock (ms), from the last reply that told the time. */
-  private offset = 0;
+  /** This producer's channel. */
+  private readonly channel: string;
+  /** The name of this notifier's connections (CLIENT LIST), unless the redis config names them. */
+  private readonly clientName: string;
+  private readonly cluster: boolean;
+  /** How long an `ended` hash is kept (seconds). */
+  private readonly endedTtl: number;
+  private client?: Handle;
+  private connected?: Promise<Handle>;
+  /** standalone: the subscriber connection (a cluster subscribes through a connection of its own) */
+  private sub?: Handle;
+  private subscriber?: Promise<void>;
+  private live = false;
+  private readonly joins = new Batch<string, { now: number; endedAt: number | null }>(async (ids) => {
+    const keys = ids.flatMap((id) => [this.callers(id), this.endedKey(id)]);
+    const [now, ...ended] = (await this.client!.taskJoin(keys, [this.channel, String(CALLERS_TTL)])) as [number, ...Array<string | null>];
+    return ended.map((at) => ({ now: Number(now), endedAt: at === null ? null : Number(at) }));
+  });
+  private readonly notes = new Batch<{ id: string; message: string; before: string }, number>(async (notes) => {
+    const c = await this.commands();
+    const keys = notes.flatMap(({ id }) => [this.callers(id), this.endedKey(id)]);
+    const args = [this.cluster ? 'SPUBLISH' : 'PUBLISH', String(this.endedTtl), ...notes.flatMap((n) => [n.message, n.before])];
+    return ((await c.taskNotify(keys, args)) as number[]).map(Number);
+  });
 
   constructor(
     private readonly redis: RedisConfig,
     /** `<prefix>:{<queue>}` */
     private readonly base: string,
-    private readonly onError: (err: Error, what: string) => void,
-    /** the subscriber connected again: messages may have been missed */
-    private readonly onReconnect: () => void,
-  ) {}
-
-  /** Now, by the Redis clock (as well as the last check could tell). */
-  redisNow(): number {
-    return Date.now() + this.offset;
+    /** the queue's keepResults.age (seconds), if it has one: how long an `ended` hash is kept */
+    keepAge: number | undefined,
+    private readonly handlers: {
+      onMessage(message: Message): void;
+      /** the subscriber connected again: messages may have been missed */
+      onReconnect(): void;
+      onError(err: Error, what: string): void;
+    },
+  ) {
+    const id = randomBytes(8).toString('hex');
+    this.channel = `${base}:producer:${id}`;
+    this.clientName = `convoy-tasks-${id}`;
+    this.cluster = isCluster(redis);
+    this.endedTtl = keepAge ?? CALLERS_TTL;
   }
 
-  private record(id: string): string {
-    return `${this.base}:task:${id}`;
+  /** Whether this producer's channel is subscribed (registrations may be sent at once). */
+  get subscribed(): boolean {
+    return this.live;
   }
 
-  private channel(id: string): string {
-    return `${this.base}:notify:${id}`;
+  private callers(id: string): string {
+    return `${this.base}:callers:${id}`;
   }
 
-  /** The command connection, made on first use. */
+  private endedKey(id: string): string {
+    return `${this.base}:ended:${id}`;
+  }
+
+  /** The command connection, made on first use (again after a failed connect); on a cluster it also holds the sharded subscription. */
   private commands(): Promise<Handle> {
-    this.client ??= (async () => {
-      const handle = open(this.redis, (err) => this.onError(err, 'the notifier connection'));
+    this.connected ??= (async () => {
+      const handle = open(this.redis, this.clientName, (err) => this.handlers.onError(err, 'the notifier connection'));
+      // a cluster's sharded subscriber is one of its node clients: any of them ready again may follow a lost connection
+      if (this.cluster) handle.on('node-ready', () => this.live && this.handlers.onReconnect());
+      this.client = handle;
       await handle.connect();
-      await this.read(handle, []).catch(() => undefined); // learns the clock offset
       return handle;
-    })();
-    return this.client;
+    })().catch((err: unknown) => {
+      this.connected = undefined;
+      if (this.client?.isOpen) this.client.destroy();
+      throw err;
+    });
+    return this.connected;
   }
 
   /**
-   * The subscriber connection; a cluster subscribes through a pub/sub node
-   * client of its own. When it connects again it may have missed messages.
+   * Subscribe this producer's channel, once (a failure is retried by the next
+   * call). node-redis subscribes again after a reconnect and only then says
+   * 'ready', so the check that follows it cannot miss what it lost.
    */
-  private subscriptions(): Promise<Handle> {
+  subscribe(): Promise<void> {
     this.subscriber ??= (async () => {
-      if (isCluster(this.redis)) {
-        const cluster = await this.commands();
-        cluster.on('node-ready', () => this.onReconnect());
-        return cluster;
+      const commands = await this.commands();
+      const listener = (text: string) => {
+        let message: Message;
+        try {
+          message = JSON.parse(text) as Message;
+          if (!Array.isArray(message) || typeof message[0] !== 'string') throw new TypeError('not [job ID, outcome]');
+        } catch (err) {
+          this.handlers.onError(new TypeError(`a message on ${this.channel} that is not a task outcome: ${(err as Error).message}`), 'reading a message');
+          return;
+        }
+        this.handlers.onMessage(message);
+      };
+      if (this.cluster) {
+        await commands.sSubscribe(this.channel, listener);
+      } else {
+        if (!this.sub) {
+          this.sub = open(this.redis, this.clientName, (err) => this.handlers.onError(err, 'the notifier subscriber'));
+          this.sub.on('ready', () => this.live && this.handlers.onReconnect());
+        }
+        if (!this.sub.isOpen) await this.sub.connect();
+        await this.sub.subscribe(this.channel, listener);
       }
-      const handle = open(this.redis, (err) => this.onError(err, 'the notifier subscriber'));
-      let connected = false;
-      handle.on('ready', () => {
-        if (connected) this.onReconnect();
-        connected = true;
-      });
-      await handle.connect();
-      return handle;
-    })();
+      this.live = true;
+    })().catch((err: unknown) => {
+      this.subscriber = undefined;
+      throw err;
+    });
     return this.subscriber;
   }
 
-  /** Listen for the outcome of `id`; resolves once subscribed, with the function that stops listening. */
-  async watch(id: string, listener: (outcome: Outcome) => void): Promise<() => Promise<void>> {
-    const sub = await this.subscriptions();
-    const channel = this.channel(id);
-    const onMessage = (message: string) => listener(JSON.parse(message) as Outcome);
-    await sub.subscribe(channel, onMessage);
-    return () => sub.unsubscribe(channel, onMessage);
+  /**
+   * Register this producer for `id`'s outcome (once `subscribed`); resolves
+   * with the Redis clock (ms) of the registration, and when a run of `id` last
+   * ended with its outcome kept (null: not within the `ended` hash's life).
+   * Sent at the end of this tick, with the others of the tick.
+   */
+  join(id: string): Promise<{ now: number; endedAt: number | null }> {
+    return this.joins.add(id);
   }
 
-  /** Consumer: keep the outcome of `id` and publish it to the producers waiting. */
-  async publish(id: string, outcome: Outcome): Promise<void> {
-    const c = await this.commands();
-    await c.taskPublish([this.record(id)], [this.channel(id), encodeOutcome(outcome), String(RESULT_TTL)]);
-  }
-
-  /** Producer fallback: the kept outcomes of `ids`, with when each was written (Redis clock ms). */
-  async check(ids: readonly string[]): Promise<Map<string, { outcome: Outcome; at: number }>> {
-    return this.read(await this.commands(), ids);
-  }
-
-  private async read(c: Handle, ids: readonly string[]): Promise<Map<string, { outcome: Outcome; at: number }>> {
-    const asked = Date.now();
-    const reply = (await c.taskCheck(ids.map((id) => this.record(id)), [])) as string[];
-    this.offset = Number(reply[0]) - Math.round((asked + Date.now()) / 2);
-    const found = new Map<string, { outcome: Outcome; at: number }>();
-    ids.forEach((id, i) => {
-      const [o, at] = [reply[1 + 2 * i], reply[2 + 2 * i]];
-      if (o) found.set(id, { outcome: JSON.parse(o) as Outcome, at: Number(at) });
+  /**
+   * No call of this producer waits for `id` any more: take its registration
+   * back. Sent at the end of the tick too, after a registration of this tick.
+   */
+  leave(id: string): void {
+    process.nextTick(() => {
+      this.client!.sRem(this.callers(id), this.channel).catch((err: Error) => this.handlers.onError(err, `leaving the callers of ${id}`));
     });
-    return found;
   }
 
-  /** A producer got the outcome of `id`. */
-  async markDone(id: string): Promise<void> {
+  /**
+   * Consumer: send a message of a run of `id` (as `encode` wrote it) to the
+   * callers registered; resolves with how many got it. `before`: the outcome
+   * is kept, and this many got it already (left out: it is not kept yet).
+   */
+  publish(id: string, message: string, before?: number): Promise<number> {
+    return this.notes.add({ id, message, before: before === undefined ? '' : String(before) });
+  }
+
+  /** A producer got the outcome of `id`'s run that finished at `finishedAt` (Redis clock ms) from the kept result. */
+  async markDone(id: string, finishedAt: number): Promise<void> {
     const c = await this.commands();
-    await c.taskDone([this.record(id)], []);
+    await Promise.all([c.hSet(this.endedKey(id), 'done', String(finishedAt)), c.expire(this.endedKey(id), this.endedTtl)]);
   }
 
-  /** What is kept for `id`: whether it ended with an error, and whether a producer got it; null when nothing is kept. */
-  async kept(id: string): Promise<{ failed: boolean; done: boolean } | null> {
+  /** When a producer last got an outcome of `id` (Redis clock ms), or null. */
+  async doneAt(id: string): Promise<number | null> {
     const c = await this.commands();
-    const [o, d] = await c.hmGet(this.record(id), ['o', 'd']);
-    if (o === null) return null;
-    return { failed: 'e' in (JSON.parse(o) as Outcome), done: d === '1' };
+    const at = await c.hGet(this.endedKey(id), 'done');
+    return at === null ? null : Number(at);
   }
 
-  async close(): Promise<void> {
-    const handles = await Promise.allSettled([this.client, this.subscriber].filter(Boolean) as Promise<Handle>[]);
-    for (const h of new Set(handles.map((r) => (r.status === 'fulfilled' ? r.value : undefined)))) h?.destroy();
+  close(): void {
+    for (const h of [this.client, this.sub]) if (h?.isOpen) h.destroy();
   }
 }
 
-/** The outcome as JSON; a result JSON cannot write becomes an error, so the producer still hears of it. */
-function encodeOutcome(outcome: Outcome): string {
+/** Items added in one tick, sent together (in calls of at most BATCH) at its end; each gets its own reply. */
+class Batch<I, R> {
+  private items: Array<{ item: I; resolve(r: R): void; reject(err: unknown): void }> = [];
+
+  constructor(private readonly send: (items: I[]) => Promise<R[]>) {}
+
+  add(item: I): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      if (this.items.push({ item, resolve, reject }) === 1) process.nextTick(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const all = this.items;
+    this.items = [];
+    for (let i = 0; i < all.length; i += BATCH) {
+      const chunk = all.slice(i, i + BATCH);
+      this.send(chunk.map((c) => c.item)).then(
+        (replies) => chunk.forEach((c, k) => c.resolve(replies[k])),
+        (err: unknown) => chunk.forEach((c) => c.reject(err)),
+      );
+    }
+  }
+}
+
+/** A message as JSON; a result JSON cannot write becomes an error, so the producer still hears of the run's end. */
+export function encode(message: Message): string {
   try {
-    return JSON.stringify(outcome);
+    return JSON.stringify(message);
   } catch (err) {
-    return JSON.stringify({ e: remoteError(new TypeError(`the task's result cannot be written as JSON: ${(err as Error).message}`)) });
-  }
-}
-
-/** An error as data: name, message, stack, code and cause (an Error cause as data too, three deep). */
-export function remoteError(err: unknown, depth = 0): RemoteError {
-  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
-  const e = err as Error & { code?: unknown };
-  const out: RemoteError = { name: e.name, message: e.message };
-  if (e.stack !== undefined) out.stack = e.stack;
-  if (e.code !== undefined) out.code = e.code;
-  if (e.cause !== undefined) out.cause = e.cause instanceof Error && depth < 3 ? remoteError(e.cause, depth + 1) : jsonOrString(e.cause);
-  return out;
-}
-
-function jsonOrString(value: unknown): unknown {
-  try {
-    return JSON.parse(JSON.stringify(value)) as unknown;
-  } catch {
-    return String(value);
+    const failure = describeError(new TypeError(`the task's result cannot be written as JSON: ${(err as Error).message}`));
+    return JSON.stringify([message[0], { e: failure }]);
   }
 }
 
@@ -231,13 +316,16 @@ function isCluster(config: RedisConfig): boolean {
   return typeof config === 'object' && config !== null && 'cluster' in config;
 }
 
-/** A connection of our own, from the queue's redis config, with the scripts above. */
-function open(config: RedisConfig, onError: (err: Error) => void): Handle {
-  const handle = (
-    isCluster(config)
-      ? createCluster({ ...(config as { cluster: Parameters<typeof createCluster>[0] }).cluster, scripts })
-      : createClient({ ...(typeof config === 'string' ? { url: config } : (config as RedisClientOptions)), scripts })
-  ) as unknown as Handle;
+/** A connection of our own, from the queue's redis config, with the scripts above, named `name` unless the config names its connections. */
+function open(config: RedisConfig, name: string, onError: (err: Error) => void): Handle {
+  let handle: Handle;
+  if (isCluster(config)) {
+    const cluster = (config as { cluster: Parameters<typeof createCluster>[0] }).cluster;
+    handle = createCluster({ ...cluster, defaults: { name, ...cluster.defaults }, scripts }) as unknown as Handle;
+  } else {
+    const options = typeof config === 'string' ? { url: config } : (config as RedisClientOptions);
+    handle = createClient({ name, ...options, scripts }) as unknown as Handle;
+  }
   handle.on('error', (err) => onError(err as Error));
   return handle;
 }

@@ -16,16 +16,20 @@ import {
   InvalidArgumentError,
   InvalidOptionError,
   Job,
+  JobRemovedError,
   QueueClosedError,
   RemoteJobError,
   createQueue,
+  describeError,
   type ActiveJob,
+  type JobInfo,
   type JobOptions,
   type Queue,
   type QueueOptions,
+  type RemoteErrorInfo,
 } from '../index.js';
 import { canonicalJson } from './canonical.js';
-import { Notifier, remoteError, type Outcome } from './notifier.js';
+import { Notifier, encode, type Message, type Outcome } from './notifier.js';
 import { TaskTimeoutError, UnknownTaskError } from './errors.js';
 import { TASK_OPTION_KEYS, type CallOptions, type TaskCall, type TaskCallback, type TaskFunction, type TaskOptions, type TaskPayload, type TaskQueueOptions, type TaskStatus } from './types.js';
 
@@ -46,22 +50,28 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-/** The calls of one producer waiting for one ID: one subscription between them. */
+/** The calls of one producer waiting for one ID: one registration between them. */
 interface Wait {
-  /** Kept outcomes written since then (Redis clock ms) are this wait's: see JUST_FINISHED_MS. */
-  readonly since: number;
   readonly waiters: Set<Waiter>;
-  /** Subscribed: resolves with the function that unsubscribes. */
-  readonly ready: Promise<() => Promise<void>>;
+  /** When the first call began (local clock ms). */
+  readonly began: number;
+  /** Its registration was sent: a wait that ends other than by its message takes it back. */
+  joined: boolean;
+  /**
+   * Set once its registration and add replied: from then on the fallback reads
+   * its kept result, and takes one of a run that finished since this time
+   * (Redis clock ms): see JUST_FINISHED_MS.
+   */
+  since?: number;
 }
 
 /**
- * The fallback takes an outcome kept up to this long before a call as the
- * call's: a run that "just finished" (it also covers the clock estimate's error).
+ * The fallback takes a result kept up to this long before a call began as the
+ * call's: a run that "just finished".
  */
 const JUST_FINISHED_MS = 1000;
-/** IDs per fallback read. */
-const CHECK_BATCH = 1000;
+/** Kept results read at once by the fallback. */
+const CHECK_BATCH = 100;
 const HASH_CHARS = 32;
 
 export class TaskQueue extends EventEmitter {
@@ -73,8 +83,18 @@ export class TaskQueue extends EventEmitter {
   private readonly byName = new Map<string, Task>();
   private readonly byFn = new Map<TaskFunction, Task>();
   private readonly waits = new Map<string, Wait>();
+  /**
+   * Redis clock minus local clock (ms), from the last registration's reply:
+   * a little low (the reply came after the registration), so a `since` from
+   * it errs early, whatever the two clocks say.
+   */
+  private offset = 0;
   private readonly notifying = new Set<Promise<void>>();
+  /** Consumer: the runs whose result went out before the core kept it: the message, and how many callers got it. */
+  private readonly early = new WeakMap<ActiveJob<TaskPayload>, { message: string; sent: Promise<number> }>();
   private readonly notifier: Notifier;
+  /** The queue keeps what it stores encrypted: messages carry no outcome, producers read the kept result. */
+  private readonly sealed: boolean;
   private consumer?: Queue<TaskPayload>;
   private checkTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
@@ -85,17 +105,21 @@ export class TaskQueue extends EventEmitter {
     if (typeof fallbackInterval !== 'number' || !(fallbackInterval >= 10 && fallbackInterval <= 2 ** 31 - 1)) {
       throw new InvalidOptionError(`task queue option \`fallbackInterval\` must be ms from 10 to 2^31 - 1, got ${show(fallbackInterval)}`);
     }
+    if (queueOptions.keepResults === false) {
+      throw new InvalidOptionError('task queues need the queue to keep results (keepResults): a producer that misses a message reads the kept result');
+    }
     this.fallbackInterval = fallbackInterval;
     this.queueOptions = queueOptions;
     this.queue = createQueue<TaskPayload>(name, queueOptions);
     this.name = this.queue.name;
     this.queue.on('error', (err) => this.onError(err, 'the queue'));
-    this.notifier = new Notifier(
-      this.queue.options.redis,
-      `${this.queue.options.prefix}:{${this.name}}`,
-      (err, what) => this.onError(err, what),
-      () => void this.check(),
-    );
+    const { keepResults, encryption, redis, prefix } = this.queue.options;
+    this.sealed = encryption !== undefined;
+    this.notifier = new Notifier(redis, `${prefix}:{${this.name}}`, keepResults ? keepResults.age : undefined, {
+      onMessage: (message) => this.onMessage(message),
+      onReconnect: () => void this.check(this.registered()),
+      onError: (err, what) => this.onError(err, what),
+    });
   }
 
   /**
@@ -160,19 +184,17 @@ export class TaskQueue extends EventEmitter {
   }
 
   /**
-   * Where a call is (Ivy's task status), by its job ID; null for an ID this
-   * task queue neither holds nor kept an outcome of (unknown, or an outcome
-   * older than an hour).
+   * Where a call is (Ivy's task status), by its job ID; null for an ID the
+   * queue neither holds nor keeps a result of (unknown, or a result older
+   * than keepResults).
    */
   async status(id: string): Promise<TaskStatus | null> {
     this.assertOpen('status');
     if (typeof id !== 'string' || id === '') throw new InvalidArgumentError(`status takes a call's job ID, got ${show(id)}`);
-    const info = await this.queue.getJob(id);
-    // a kept result ('completed') is told by the notifier's record below, which knows whether a producer got it
-    if (info && info.state !== 'completed') return info.state === 'processing' ? 'running' : info.state === 'failed' ? 'errored' : 'scheduled';
-    const kept = await this.notifier.kept(id);
-    if (!kept) return null;
-    return kept.failed ? 'errored' : kept.done ? 'done' : 'successful';
+    const [info, doneAt] = await Promise.all([this.queue.getJob(id), this.notifier.doneAt(id)]);
+    if (!info) return null;
+    if (info.state === 'completed') return doneAt !== null && doneAt >= info.finishedAt! ? 'done' : 'successful';
+    return info.state === 'processing' ? 'running' : info.state === 'failed' ? 'errored' : 'scheduled';
   }
 
   /**
@@ -189,8 +211,9 @@ export class TaskQueue extends EventEmitter {
     const consumer = createQueue<TaskPayload>(this.name, concurrency === undefined ? this.queueOptions : { ...this.queueOptions, concurrency });
     this.consumer = consumer;
     consumer.on('error', (err) => this.onError(err, 'the consumer'));
-    consumer.on('completed', (job, result) => this.notify(job.id, { r: result }));
-    consumer.on('failed', (job, err) => this.notify(job.id, { e: remoteError(err) }));
+    // 'failed' is a failure for good ('retrying' is not an outcome); both come once the outcome is kept
+    consumer.on('completed', (job, result) => this.notify(job.id, { r: result }, this.early.get(job)));
+    consumer.on('failed', (job, err) => this.notify(job.id, { e: describeError(err) }));
     consumer.process((job) => this.run(job));
   }
 
@@ -205,8 +228,8 @@ export class TaskQueue extends EventEmitter {
       await Promise.allSettled([this.consumer?.close(options), this.queue.close(options)]);
       while (this.notifying.size) await Promise.allSettled([...this.notifying]);
       const closed = new QueueClosedError(`task queue ${JSON.stringify(this.name)} closed before the result came`);
-      for (const [id, wait] of [...this.waits]) this.settle(id, wait, (w) => w.reject(closed));
-      await this.notifier.close();
+      for (const [id, wait] of [...this.waits]) this.settle(id, wait, (w) => w.reject(closed), 'closed');
+      this.notifier.close();
     })();
     return this.closing;
   }
@@ -245,9 +268,11 @@ export class TaskQueue extends EventEmitter {
         timer = setTimeout(() => waiter.reject(new TaskTimeoutError(`task call ${id} had no result within ${timeout} ms (the task goes on)`)), timeout);
       }
       try {
-        // Subscribed before the add: whichever run this call joins, its outcome is published after.
-        await wait.ready;
-        await this.queue.addJob(job);
+        // Subscribed before any registration: a message sent to this producer's channel reaches it.
+        if (!this.notifier.subscribed) await this.notifier.subscribe();
+        const added = this.queue.addJob(job);
+        if (!wait.joined && this.waits.get(id) === wait) void this.register(id, wait, added);
+        await added;
         const o = await outcome;
         if ('e' in o) throw new RemoteJobError(o.e.message, o.e, id);
         return o.r as R;
@@ -271,15 +296,13 @@ export class TaskQueue extends EventEmitter {
     return task;
   }
 
-  /** This call's place among the calls waiting for `id` (subscribing for the first of them). */
+  /** This call's place among the calls of this producer waiting for `id`. */
   private join(id: string): { wait: Wait; waiter: Waiter; outcome: Promise<Outcome> } {
     let wait = this.waits.get(id);
     if (!wait) {
-      const ready = this.notifier.watch(id, (o) => this.settle(id, this.waits.get(id), (w) => w.resolve(o), true));
-      ready.catch(() => undefined); // the calls waiting on it reject with it
-      wait = { since: this.notifier.redisNow() - JUST_FINISHED_MS, waiters: new Set(), ready };
+      wait = { waiters: new Set(), began: Date.now(), joined: false };
       this.waits.set(id, wait);
-      this.checkTimer ??= setInterval(() => void this.check(), this.fallbackInterval).unref();
+      this.checkTimer ??= setInterval(() => void this.check(this.registered()), this.fallbackInterval).unref();
     }
     let waiter!: Waiter;
     const outcome = new Promise<Outcome>((resolve, reject) => (waiter = { resolve, reject }));
@@ -288,51 +311,116 @@ export class TaskQueue extends EventEmitter {
     return { wait, waiter, outcome };
   }
 
-  /** End every call waiting for `id`: they got its outcome (`received`), or the queue closed. */
-  private settle(id: string, wait: Wait | undefined, end: (w: Waiter) => void, received = false): void {
+  /**
+   * Register this producer for `id`'s outcome at the same time as the add (on
+   * another connection, neither waiting for the other); once both replied,
+   * read the kept result if a run of the ID ended since the call began.
+   *
+   * Why no outcome is missed: the run the call joins or starts ends after the
+   * add. The consumer's script that sends a run's message once the core kept
+   * its outcome reads the callers set and writes down when the run ended. If
+   * it ran after our registration, the message comes (the channel was
+   * subscribed before). If it ran before, the run ended after the call began
+   * and before the registration, which sees that end (or a later one), so we
+   * read; the read, sent after the registration, finds the outcome, unless a
+   * newer run of the ID began in between: that one is still in the queue at
+   * the read, so its script runs after the registration, and its message
+   * comes. (A result sent early, as the task returned, changes nothing here:
+   * the script after the core kept it sends it to whoever registered since.)
+   * Most calls see no end since they began, and cost no read.
+   */
+  private async register(id: string, wait: Wait, added: Promise<unknown>): Promise<void> {
+    wait.joined = true;
+    const [joined] = await Promise.allSettled([this.notifier.join(id), added]);
+    let read = true;
+    if (joined.status === 'fulfilled') {
+      this.offset = joined.value.now - Date.now();
+      wait.since = wait.began + this.offset - JUST_FINISHED_MS;
+      read = joined.value.endedAt !== null && joined.value.endedAt >= wait.since;
+    } else {
+      if (!this.closing) this.onError(joined.reason, `registering for the outcome of ${id}`);
+      wait.since = wait.began + this.offset - JUST_FINISHED_MS;
+    }
+    // An add that failed rejects its call; the calls that joined it made adds of their own.
+    if (read && this.waits.get(id) === wait) await this.check([id]);
+  }
+
+  /** IDs whose registration and add replied: those the fallback reads. */
+  private registered(): string[] {
+    return [...this.waits].flatMap(([id, wait]) => (wait.since === undefined ? [] : [id]));
+  }
+
+  /** A message on this producer's channel: the outcome of a run of `id`, or (a queue with encryption) only its end. */
+  private onMessage([id, outcome]: Message): void {
+    const wait = this.waits.get(id);
+    if (!wait) return;
+    if (outcome) this.settle(id, wait, (w) => w.resolve(outcome), 'message');
+    // The run ended after this producer's registration: its kept result is this wait's, whatever `since` says.
+    else void this.check([id], true);
+  }
+
+  /**
+   * End every call waiting for `id`: by its message, by its kept result, or
+   * because the queue closed. A registration the consumer's script did not
+   * consume is taken back, so no later run counts this producer as notified.
+   */
+  private settle(id: string, wait: Wait | undefined, end: (w: Waiter) => void, how: 'message' | 'read' | 'closed'): void {
     if (!wait || this.waits.get(id) !== wait) return;
     this.waits.delete(id);
     for (const w of wait.waiters) end(w);
-    this.unsubscribe(wait);
-    if (received) this.notifier.markDone(id).catch((err) => this.onError(err, `marking ${id} done`));
+    if (how === 'read' && wait.joined) this.notifier.leave(id);
+    this.stopChecking();
   }
 
+  /** A call ended (with its outcome, a timeout or an error); the last of its wait takes the registration back. */
   private leave(id: string, wait: Wait, waiter: Waiter): void {
     wait.waiters.delete(waiter);
     if (wait.waiters.size === 0 && this.waits.get(id) === wait) {
       this.waits.delete(id);
-      this.unsubscribe(wait);
+      if (wait.joined) this.notifier.leave(id);
+      this.stopChecking();
     }
   }
 
-  private unsubscribe(wait: Wait): void {
-    if (this.waits.size === 0) {
-      clearInterval(this.checkTimer);
-      this.checkTimer = undefined;
-    }
-    wait.ready.then(
-      (stop) => stop().catch((err) => this.onError(err, 'unsubscribing')),
-      () => undefined,
-    );
+  private stopChecking(): void {
+    if (this.waits.size > 0) return;
+    clearInterval(this.checkTimer);
+    this.checkTimer = undefined;
   }
 
-  /** The fallback: outcomes kept for the calls waiting, written since they began, end them. */
-  private async check(): Promise<void> {
-    const ids = [...this.waits.keys()];
-    if (!ids.length) return;
-    try {
-      for (let i = 0; i < ids.length; i += CHECK_BATCH) {
-        const found = await this.notifier.check(ids.slice(i, i + CHECK_BATCH));
-        for (const [id, { outcome, at }] of found) {
-          const wait = this.waits.get(id);
-          if (wait && at >= wait.since) {
-            log('%s: %s: outcome read from the kept record (its notification was missed)', this.name, id);
-            this.settle(id, wait, (w) => w.resolve(outcome), true);
-          }
-        }
-      }
-    } catch (err) {
-      this.onError(err, 'reading kept outcomes');
+  /**
+   * The fallback: read the core's kept results of `ids` (registered waits;
+   * `afterMessage`: a message said the run ended) and end the waits whose
+   * run's outcome they hold.
+   */
+  private async check(ids: readonly string[], afterMessage = false): Promise<void> {
+    for (let i = 0; i < ids.length; i += CHECK_BATCH) {
+      const chunk = ids.slice(i, i + CHECK_BATCH);
+      const infos = await Promise.all(chunk.map((id) => this.queue.getJob(id).catch((err: unknown) => this.onError(err, `reading the kept result of ${id}`))));
+      chunk.forEach((id, k) => {
+        const wait = this.waits.get(id);
+        const info = infos[k];
+        if (wait && info !== undefined) this.readOutcome(id, wait, info, afterMessage);
+      });
+    }
+  }
+
+  private readOutcome(id: string, wait: Wait, info: JobInfo<TaskPayload> | null, afterMessage: boolean): void {
+    const how = afterMessage ? 'message' : 'read';
+    if (info === null) {
+      // Not in the queue, no kept result, after this producer's add: removed (or its result trimmed); nothing will come.
+      const removed = new JobRemovedError(`task call ${id} is not in the queue and has no kept result: it was removed, or its result is no longer kept`);
+      this.settle(id, wait, (w) => w.reject(removed), how);
+    } else if (info.state === 'completed' && (afterMessage || info.finishedAt! >= wait.since!)) {
+      if (!afterMessage) log('%s: %s: result read from the queue (its message was missed)', this.name, id);
+      this.settle(id, wait, (w) => w.resolve({ r: info.result }), how);
+      if (!afterMessage) this.notifier.markDone(id, info.finishedAt!).catch((err) => this.onError(err, `marking ${id} done`));
+    } else if (info.state === 'failed') {
+      // After this producer's add, a failure record is of a run since (an add takes the ID out of failed).
+      const { name = 'Error', message, stack, code, cause, data } = info.lastError!;
+      const remote: RemoteErrorInfo = { name, message, stack, code, cause, data };
+      for (const k of Object.keys(remote) as Array<keyof RemoteErrorInfo>) if (remote[k] === undefined) delete remote[k];
+      this.settle(id, wait, (w) => w.resolve({ e: remote }), how);
     }
   }
 
@@ -348,16 +436,46 @@ export class TaskQueue extends EventEmitter {
           : `task ${JSON.stringify(name)} is not registered on this consumer of task queue ${JSON.stringify(this.name)} (job ${job.id}): register it with registerTask`,
       );
     }
-    if (!task.callback) return await task.fn(...args);
-    return new Promise((resolve, reject) => {
-      task.fn(...args, (err: unknown, ...results: unknown[]) => (err ? reject(err) : resolve(results)));
-    });
+    const result = task.callback
+      ? await new Promise((resolve, reject) => {
+          task.fn(...args, (err: unknown, ...results: unknown[]) => (err ? reject(err) : resolve(results)));
+        })
+      : await task.fn(...args);
+    // A result is final (no retry follows it): send it now, beside the core's write rather than after it
+    // (a round trip sooner), unless the run lost its claim or timed out: the core then records something
+    // else. The worker takes the result in this same tick, before any timer can fire.
+    if (!job.signal.aborted && !this.sealed) {
+      const message = encode([job.id, { r: result }]);
+      this.early.set(job, { message, sent: this.send(job.id, message) });
+    }
+    return result;
   }
 
-  private notify(id: string, outcome: Outcome): void {
-    const sent = this.notifier.publish(id, outcome).catch((err) => this.onError(err, `notifying the producers of ${id}`));
-    this.notifying.add(sent);
-    void sent.finally(() => this.notifying.delete(sent));
+  /**
+   * A run's outcome is kept ('completed', 'failed'): send it to the callers
+   * registered since its result went out (`early`; all of them without), and
+   * write down its end, and whether anyone got it. A caller that registers
+   * later reads the kept result (see register).
+   */
+  private notify(id: string, outcome: Outcome, early?: { message: string; sent: Promise<number> }): void {
+    const message = early?.message ?? encode(this.sealed ? [id] : [id, outcome]);
+    void this.send(id, message, early?.sent ?? Promise.resolve(0));
+  }
+
+  /** Publish `message` (`before`: the outcome is kept, and how many got it already); resolves with how many got it. */
+  private send(id: string, message: string, before?: Promise<number>): Promise<number> {
+    const sent = (async () => {
+      try {
+        return await this.notifier.publish(id, message, before && (await before));
+      } catch (err) {
+        this.onError(err, `notifying the producers of ${id}`);
+        return 0;
+      }
+    })();
+    const tracked = sent.then(() => undefined);
+    this.notifying.add(tracked);
+    void tracked.finally(() => this.notifying.delete(tracked));
+    return sent;
   }
 
   private assertOpen(call: string): void {

@@ -56,9 +56,10 @@ export const TASK_OPTION_KEYS: ReadonlyArray<keyof TaskOptions> = ['name', 'call
 
 export interface TaskQueueOptions extends QueueOptions {
   /**
-   * ms between a producer's reads of the kept outcomes of its calls still
-   * waiting: the fallback for a missed notification (a subscriber that lost
-   * its connection also reads them as soon as it is back).
+   * ms between a producer's reads of the queue's kept results of its calls
+   * still waiting: the fallback for a missed message (a subscriber that lost
+   * its connection also reads them as soon as it is back). The queue must
+   * keep results: `keepResults: false` is refused.
    * @default 5000
    */
   fallbackInterval?: number;
@@ -77,7 +78,7 @@ export interface CallOptions {
 /**
  * Ivy's task statuses: `scheduled` (waiting in the queue, or for a retry),
  * `running`, `errored` (failed for good), `successful` (done on the consumer,
- * outcome published) and `done` (successful, and a producer got it).
+ * result kept) and `done` (successful, and a producer got it).
  */
 export type TaskStatus = 'scheduled' | 'running' | 'errored' | 'successful' | 'done';
 

@@ -1,12 +1,14 @@
 /**
  * Ivy's tasks (`convoy-queue/tasks`): calls by name and by function, the
- * callback forms, shared runs of equal calls across processes, errors,
- * unknown tasks, refused arguments, timeouts, statuses, and the kept outcome
- * as the fallback for a missed notification.
+ * callback forms, shared runs of equal calls across producers and processes,
+ * errors, unknown tasks, refused arguments, timeouts, statuses, one channel
+ * per producer, and the queue's kept result as the fallback for a missed
+ * message or a lost subscriber.
  */
 import { fork } from 'node:child_process';
-import { createClient } from 'redis';
-import { InvalidArgumentError, InvalidPayloadError, InvalidOptionError, type RedisConfig } from '../../src/index.js';
+import { randomBytes } from 'node:crypto';
+import { createClient, createCluster } from 'redis';
+import { InvalidArgumentError, InvalidPayloadError, InvalidOptionError, JobRemovedError, type RedisConfig } from '../../src/index.js';
 import { RemoteJobError, TaskTimeoutError, UnknownTaskError, createTaskQueue, type TaskQueue, type TaskQueueOptions } from '../../src/tasks/index.js';
 import { forEachBackend, until, withTimeout, type Backend } from '../helpers/backends.js';
 import type { RedisCluster } from '../helpers/cluster.js';
@@ -36,10 +38,58 @@ async function everyNode(backend: Backend, args: string[]): Promise<unknown[]> {
   return replies;
 }
 
-/** Subscribers of a channel, over all nodes. */
+/** Subscribers of a channel, plain or sharded (a cluster's task channels are sharded), over all nodes. */
 async function subscribers(backend: Backend, channel: string): Promise<number> {
-  const replies = (await everyNode(backend, ['PUBSUB', 'NUMSUB', channel])) as Array<[string, number]>;
-  return replies.reduce((n, r) => n + Number(r[1]), 0);
+  let n = 0;
+  for (const command of ['NUMSUB', 'SHARDNUMSUB']) {
+    const replies = (await everyNode(backend, ['PUBSUB', command, channel])) as Array<[string, number]>;
+    n += replies.reduce((sum, r) => sum + Number(r[1]), 0);
+  }
+  return n;
+}
+
+/** The producer channels of queue `name` subscribed now, plain or sharded, over all nodes. */
+async function producerChannels(backend: Backend, name: string): Promise<string[]> {
+  const pattern = `convoy:{${name}}:producer:*`;
+  const replies = [...(await everyNode(backend, ['PUBSUB', 'CHANNELS', pattern])), ...(await everyNode(backend, ['PUBSUB', 'SHARDCHANNELS', pattern]))];
+  return [...new Set((replies as string[][]).flat().map(String))].sort();
+}
+
+/** Keys of queue `name` matching `<prefix>:{name}:<pattern>`, over all nodes. */
+async function keysOf(backend: Backend, name: string, pattern: string): Promise<string[]> {
+  // a cluster's replicas list their masters' keys again
+  return [...new Set(((await everyNode(backend, ['KEYS', `convoy:{${name}}:${pattern}`])) as string[][]).flat().map(String))].sort();
+}
+
+/**
+ * The pub/sub connections of the producer whose channel is `channel` (its
+ * connections are named after the channel's random part), over all nodes:
+ * each with its node, client ID and subscription counts.
+ */
+async function subscriberClients(backend: Backend, channel: string): Promise<Array<{ node: number; id: string; subscriptions: number }>> {
+  const name = `convoy-tasks-${channel.split(':').at(-1)}`;
+  const lists = (await everyNode(backend, ['CLIENT', 'LIST'])) as string[];
+  return lists.flatMap((list, node) =>
+    String(list)
+      .split('\n')
+      .map((line) => Object.fromEntries(line.split(' ').map((f) => f.split('=', 2))) as Record<string, string>)
+      .filter((c) => c.name === name && /P/.test(c.flags ?? ''))
+      .map((c) => ({ node, id: c.id, subscriptions: Number(c.sub) + Number(c.psub) + Number(c.ssub ?? 0) })),
+  );
+}
+
+/** One raw command on node `node` of the backend (as everyNode numbers them). */
+async function onNode(backend: Backend, node: number, args: string[]): Promise<unknown> {
+  const topology = (backend as Partial<{ topology: RedisCluster }>).topology;
+  if (!topology) return backend.inspect.sendCommand(args);
+  const c = createClient({ url: topology.rootNodes[node].url });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return await c.sendCommand(args);
+  } finally {
+    c.destroy();
+  }
 }
 
 const show = (redis: RedisConfig) => (typeof redis === 'string' ? redis : JSON.stringify(redis));
@@ -144,9 +194,10 @@ forEachBackend((test, ctx) => {
     });
     await withTimeout(Promise.all(children.map((c) => c.ready)), 60_000, 'the producer processes starting');
     for (const c of children) c.child.send('go');
-    // Every producer subscribed (its add comes right after): then the consumer starts.
+    // Every producer registered for the ID (its add goes at the same time): then the consumer starts.
     const probe = consumer.call('shared.slow', { n: 7 });
-    await until(() => subscribers(ctx.backend, `convoy:{${name}}:notify:${probe.id}`), (n) => n >= 51, { what: 'all 51 callers to subscribe', timeout: 60_000 });
+    const callers = `convoy:{${name}}:callers:${probe.id}`;
+    await until(() => ctx.backend.inspect.sCard(callers), (n) => n >= 51, { what: 'all 51 producers to register', timeout: 60_000 });
     await consumer.listen({ concurrency: 4 });
     await until(() => ctx.backend.inspect.sendCommand(['GET', counter]), (v) => String(v) === '1', 'the task to start');
     ran.open();
@@ -154,6 +205,19 @@ forEachBackend((test, ctx) => {
     t.deepEqual(all, Array(50).fill(42));
     t.is(await probe.result, 42);
     t.is(String(await ctx.backend.inspect.sendCommand(['GET', counter])), '1', 'the task body ran once');
+  });
+
+  test('a run past its time limit fails with JobTimeoutError: its producer gets that, never the result the task returns later', async (t) => {
+    const name = ctx.name();
+    const [consumer, producer] = [tasksOn(t, name), tasksOn(t, name)];
+    // The body's timer is due well after the run's limit: the limit always fires first.
+    const slowpoke = () => new Promise((resolve) => setTimeout(() => resolve('late'), 600));
+    for (const q of [consumer, producer]) q.registerTask(slowpoke, { name: 'slowpoke', timeout: 200 });
+    await consumer.listen();
+    const call = producer.call('slowpoke');
+    const err = await t.throwsAsync(withTimeout(call.result, 20_000, 'the call to end'), { instanceOf: RemoteJobError });
+    t.is(err?.remote.name, 'JobTimeoutError');
+    t.is(await producer.status(call.id), 'errored');
   });
 
   test('a consumer that gets a task it has not registered fails it for good with UnknownTaskError, names the task, and goes on', async (t) => {
@@ -207,7 +271,8 @@ forEachBackend((test, ctx) => {
       await t.throwsAsync(producer.delayedCall(factorial, arg), { instanceOf: InvalidPayloadError, message }, String(message));
     }
     t.deepEqual(await producer.queue.stats(), { queued: 0, scheduled: 0, committed: 0, processing: 0, failed: 0, paused: false });
-    t.is(await subscribers(ctx.backend, `convoy:{${name}}:notify:factorial:*`), 0);
+    t.deepEqual(await producerChannels(ctx.backend, name), [], 'a producer subscribes only for its first call sent');
+    t.deepEqual(await keysOf(ctx.backend, name, 'callers:*'), []);
   });
 
   test('equal arguments give one ID whatever the order of their keys', async (t) => {
@@ -280,7 +345,7 @@ forEachBackend((test, ctx) => {
     t.is(await until(() => producer.status(lonelyId), (s) => s !== 'scheduled' && s !== 'running' && s !== null, 'the lonely call to end'), 'successful');
   });
 
-  test('a missed notification (the producer cannot listen) is covered by the kept outcome', async (t) => {
+  test('a missed message (the producer cannot listen) is covered by the kept result', async (t) => {
     const name = ctx.name();
     const g = gate();
     // The producer connects as a user of its own, so its channels can be taken away.
@@ -292,18 +357,157 @@ forEachBackend((test, ctx) => {
     const producerRedis = (typeof redis === 'string' ? { url: redis, ...auth } : { cluster: { ...(redis as { cluster: object }).cluster, defaults: auth } }) as RedisConfig;
     const consumer = tasksOn(t, name);
     const producer = tasksOn(t, name, { redis: producerRedis, fallbackInterval: 300 });
-    for (const q of [consumer, producer]) q.registerTask(async () => g.wait.then(() => 'kept'), { name: 'gated' });
+    // no run time limit: the test takes its time before it opens the gate
+    for (const q of [consumer, producer]) q.registerTask(async () => g.wait.then(() => 'kept'), { name: 'gated', timeout: 0 });
     await consumer.listen();
     const call = producer.call('gated');
     await until(() => producer.status(call.id), (s) => s === 'running', 'the task to run');
-    const channel = `convoy:{${name}}:notify:${call.id}`;
+    const [channel] = await producerChannels(ctx.backend, name);
     t.is(await subscribers(ctx.backend, channel), 1);
-    // Redis drops the producer's subscription (and refuses it again): the notification is lost.
+    // Redis drops the producer's subscription (and refuses it again): the message is lost.
     await everyNode(ctx.backend, ['ACL', 'SETUSER', user, 'resetchannels']);
     await until(() => subscribers(ctx.backend, channel), (n) => n === 0, 'the subscription to go');
     g.open();
-    t.is(await withTimeout(call.result, 20_000, 'the result, read from the kept outcome'), 'kept');
+    t.is(await withTimeout(call.result, 20_000, 'the result, read from the kept result'), 'kept');
     t.is(await subscribers(ctx.backend, channel), 0, 'it never listened again');
+    await until(() => producer.status(call.id), (s) => s === 'done', 'the producer that read the kept result to mark the call done');
+  });
+
+  test("a producer whose subscriber connection is killed while a call waits still gets the result, and subscribes again", async (t) => {
+    const name = ctx.name();
+    const g = gate();
+    const consumer = tasksOn(t, name);
+    const producer = tasksOn(t, name, { fallbackInterval: 200 });
+    for (const q of [consumer, producer]) q.registerTask(async (x: number) => g.wait.then(() => x * 2), { name: 'double', timeout: 0 });
+    await consumer.listen();
+    const call = producer.call('double', 21);
+    await until(() => producer.status(call.id), (s) => s === 'running', 'the task to run');
+    const [channel] = await until(() => producerChannels(ctx.backend, name), (c) => c.length === 1, 'the producer channel');
+    const [client] = await until(() => subscriberClients(ctx.backend, channel), (c) => c.length === 1, "the producer's subscriber connection");
+    t.is(client.subscriptions, 1);
+    await onNode(ctx.backend, client.node, ['CLIENT', 'KILL', 'ID', client.id]);
+    g.open();
+    t.is(await withTimeout(call.result, 20_000, 'the result after the subscriber was killed'), 42);
+    // node-redis reconnects and subscribes the channel again: the next call is notified as before.
+    await until(() => subscriberClients(ctx.backend, channel), (c) => c.length === 1 && c[0].id !== client.id && c[0].subscriptions === 1, 'a new subscriber connection');
+    t.is(await withTimeout(producer.delayedCall('double', 5), 20_000, 'a call after the reconnect'), 10);
+  });
+
+  test('identical calls from two producers share one run: the body runs once and both get its result', async (t) => {
+    const name = ctx.name();
+    const g = gate();
+    let runs = 0;
+    const body = async (s: string) => {
+      runs++;
+      await g.wait;
+      return s.repeat(2);
+    };
+    const [consumer, p1, p2] = [tasksOn(t, name), tasksOn(t, name), tasksOn(t, name)];
+    for (const q of [consumer, p1, p2]) q.registerTask(body, { name: 'twice', timeout: 0 });
+    await consumer.listen({ concurrency: 4 });
+    const [a, b] = [p1.call('twice', 'ab'), p2.call('twice', 'ab')];
+    t.is(a.id, b.id);
+    const callers = `convoy:{${name}}:callers:${a.id}`;
+    await until(() => ctx.backend.inspect.sCard(callers), (n) => n === 2, 'both producers to register');
+    await until(() => p1.status(a.id), (s) => s === 'running', 'the run to start');
+    g.open();
+    t.deepEqual(await withTimeout(Promise.all([a.result, b.result]), 20_000, 'both results'), ['abab', 'abab']);
+    t.is(runs, 1, 'the body ran once');
+    t.is(await ctx.backend.inspect.exists(callers), 0, 'the callers set goes with the message');
+    await until(() => p2.status(b.id), (s) => s === 'done', 'the call to be done');
+  });
+
+  test('a call whose registration lands after the run it joined ended reads the kept result at once (no lost wake-up)', async (t) => {
+    const name = ctx.name();
+    const g = gate();
+    const consumer = tasksOn(t, name);
+    // fallbackInterval a minute: only the read after the registration can end the call in time
+    const [first, late] = [tasksOn(t, name), tasksOn(t, name, { fallbackInterval: 60_000 })];
+    for (const q of [consumer, first, late]) q.registerTask(async (x: number) => g.wait.then(() => x * 3), { name: 'triple', timeout: 0 });
+    for (const q of [consumer, first, late]) q.registerTask(async () => 'pong', { name: 'ping' });
+    await consumer.listen({ concurrency: 2 });
+    t.is(await late.delayedCall('ping'), 'pong'); // the late producer is subscribed
+    const a = first.call('triple', 7);
+    await until(() => first.status(a.id), (s) => s === 'running', 'the run to start');
+    // The late producer's registration is held back until the run has ended; its add joins the run.
+    const notifier = (late as unknown as { notifier: { join(id: string): Promise<unknown> } }).notifier;
+    const join = notifier.join.bind(notifier);
+    const released = gate();
+    notifier.join = async (id: string) => {
+      await released.wait;
+      return join(id);
+    };
+    const b = late.call('triple', 7);
+    await until(() => late.queue.getJob(b.id), (j) => j?.state === 'processing', 'the late add to join the run');
+    g.open();
+    t.is(await a.result, 21);
+    await until(() => late.status(b.id), (s) => s === 'done', 'the run to end, its message sent to the first producer only');
+    released.open();
+    t.is(await withTimeout(b.result, 20_000, 'the late call, from the read after its registration'), 21);
+  });
+
+  test('a producer holds one channel, subscribed once, whatever the number of calls in flight', async (t) => {
+    const name = ctx.name();
+    const g = gate();
+    const consumer = tasksOn(t, name);
+    const producer = tasksOn(t, name);
+    for (const q of [consumer, producer]) q.registerTask(async (x: number) => g.wait.then(() => x + 1), { name: 'inc', timeout: 0 });
+    const calls = Array.from({ length: 50 }, (_, i) => producer.call('inc', i));
+    for (const c of calls) c.result.catch(() => undefined); // rejected by the teardown's close if the test fails first
+    await until(() => keysOf(ctx.backend, name, 'callers:*'), (k) => k.length === 50, 'all 50 calls to register');
+    const channels = await producerChannels(ctx.backend, name);
+    t.is(channels.length, 1, `one channel: ${channels.join(' ')}`);
+    t.regex(channels[0], new RegExp(`^convoy:\\{${name}\\}:producer:[0-9a-f]{16}$`));
+    t.is(await subscribers(ctx.backend, channels[0]), 1);
+    const clients = await subscriberClients(ctx.backend, channels[0]);
+    t.deepEqual(clients.map((c) => c.subscriptions), [1], 'its subscriber holds that one subscription');
+    await consumer.listen({ concurrency: 8 });
+    g.open();
+    t.deepEqual(await withTimeout(Promise.all(calls.map((c) => c.result)), 30_000, 'the 50 results'), Array.from({ length: 50 }, (_, i) => i + 1));
+    t.deepEqual(await producerChannels(ctx.backend, name), channels, 'kept until close()');
+    t.deepEqual(await keysOf(ctx.backend, name, 'callers:*'), [], 'every callers set went with its message');
+    await producer.close();
+    await until(() => producerChannels(ctx.backend, name), (c) => c.length === 0, 'the channel to go with close()');
+  });
+
+  test('a task queue needs the kept results: keepResults: false is refused', (t) => {
+    t.throws(() => createTaskQueue(ctx.name(), { redis: ctx.backend.redis, keepResults: false }), { instanceOf: InvalidOptionError, message: /keepResults/ });
+  });
+
+  test('a call whose job is removed while it waits rejects with JobRemovedError', async (t) => {
+    const name = ctx.name();
+    const producer = tasksOn(t, name, { fallbackInterval: 100 });
+    producer.registerTask(factorial);
+    const call = producer.call(factorial, 4);
+    await until(() => producer.status(call.id), (s) => s === 'scheduled', 'the call to be added');
+    t.true(await producer.queue.removeJob(call.id));
+    await t.throwsAsync(withTimeout(call.result, 20_000, 'the call to end'), { instanceOf: JobRemovedError, message: /is not in the queue/ });
+  });
+
+  test('with encryption, messages carry no outcome: the producer reads the kept result, decrypted', async (t) => {
+    const name = ctx.name();
+    const encryption = { keys: { k1: randomBytes(32) }, current: 'k1' };
+    const [consumer, producer] = [tasksOn(t, name, { encryption }), tasksOn(t, name, { encryption })];
+    for (const q of [consumer, producer]) q.registerTask(async (s: string) => `secret ${s}`, { name: 'seal' });
+    for (const q of [consumer, producer]) q.registerTask(async () => Promise.reject(new Error('sealed failure')), { name: 'sealfail' });
+    await consumer.listen();
+    t.is(await producer.delayedCall('seal', 'a'), 'secret a');
+    // Listen on the producer's channel beside it.
+    const [channel] = await producerChannels(ctx.backend, name);
+    const sharded = (ctx.backend as Partial<{ topology: RedisCluster }>).topology !== undefined;
+    type Listening = Pick<ReturnType<typeof createCluster>, 'connect' | 'destroy' | 'on' | 'subscribe' | 'sSubscribe'>;
+    const redis = ctx.backend.redis as string | { cluster: { rootNodes: Array<{ url: string }> } };
+    const listener = (typeof redis === 'string' ? createClient({ url: redis }) : createCluster({ rootNodes: redis.cluster.rootNodes })) as unknown as Listening;
+    listener.on('error', () => undefined);
+    await listener.connect();
+    t.teardown(() => listener.destroy());
+    const heard: string[] = [];
+    await (sharded ? listener.sSubscribe(channel, (m) => heard.push(m)) : listener.subscribe(channel, (m) => heard.push(m)));
+    const call = producer.call('seal', 'b');
+    t.is(await call.result, 'secret b');
+    const err = await t.throwsAsync(producer.delayedCall('sealfail'), { instanceOf: RemoteJobError, message: 'sealed failure' });
+    await until(() => heard.length, (n) => n === 2, 'both messages on the channel');
+    t.deepEqual(heard.map((m) => JSON.parse(m) as unknown), [[call.id], [err!.jobId]], 'the IDs only');
   });
 
   test('close() rejects the calls still waiting; calls after close are refused', async (t) => {

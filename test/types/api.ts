@@ -52,7 +52,7 @@ type ErrorNames =
   | 'JobRemovedError'
   | 'WaitTimeoutError';
 expectTypeOf<keyof typeof api>().toEqualTypeOf<
-  'default' | 'Job' | 'ActiveJob' | 'MAX_ID_BYTES' | 'Queue' | 'createQueue' | 'queueKeys' | 'createQueueEvents' | 'QueueEventStream' | ErrorNames
+  'default' | 'Job' | 'ActiveJob' | 'MAX_ID_BYTES' | 'Queue' | 'createQueue' | 'queueKeys' | 'describeError' | 'createQueueEvents' | 'QueueEventStream' | ErrorNames
 >();
 expectTypeOf<keyof typeof Convoy>().toEqualTypeOf<'createQueue' | 'Job' | 'Queue' | 'errors'>();
 expectTypeOf<keyof typeof Convoy.errors>().toEqualTypeOf<ErrorNames>();
