@@ -159,27 +159,45 @@ export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
     }
   };
 
-  for (const lib of plan.libs) {
-    for (const s of THROUGHPUT.filter((t) => wanted(t.key) && (!t.needs || lib.features.includes(t.needs)))) {
+  // Throughput: scenario by scenario, the libraries' runs interleaved (run 1
+  // of each, then run 2 of each, ...), so a machine whose speed drifts during
+  // the benchmark (a shared host) skews no library against another.
+  for (const s of THROUGHPUT.filter((t) => wanted(t.key))) {
+    const libs = plan.libs.filter((lib) => !s.needs || lib.features.includes(s.needs));
+    const runs = new Map<LibName, ThroughputRun[]>();
+    for (const lib of libs) {
       await attempt(lib.name, s.key, async () => {
         if (plan.warmupN > 0 && !s.jobs) {
           progress(`${lib.name} · ${s.key} · warm-up (${fmt(plan.warmupN)} jobs)`);
           await s.run(lib, ctx, plan.warmupN);
         }
-        const runs: ThroughputRun[] = [];
-        for (let i = 1; i <= plan.runs; i++) {
+        runs.set(lib.name, []);
+      });
+    }
+    for (let i = 1; i <= plan.runs; i++) {
+      for (const lib of libs) {
+        const done = runs.get(lib.name);
+        if (!done) continue;
+        // a failed run leaves the library out of this scenario
+        runs.delete(lib.name);
+        await attempt(lib.name, s.key, async () => {
           const r = await s.run(lib, ctx, s.jobs?.(plan) ?? plan.n);
           const late = r.lateness ? ` · late p50 ${r.lateness.p50.toFixed(1)} ms, p99 ${r.lateness.p99.toFixed(1)} ms` : '';
           const rate = r.rate
             ? ` · most starts per ${r.rate.duration} ms ${r.rate.maxInWindow} (by its stamps ${r.rate.maxInWindowStamped ?? '–'}; limit ${r.rate.max}), pace ${r.rate.ofLimit.toFixed(3)} of the limit`
             : '';
           progress(`${lib.name} · ${s.key} · run ${i}/${plan.runs} · ${fmt(r.jobs / r.seconds)} jobs/s · ${(r.commands / r.jobs).toFixed(2)} cmds/job${late}${rate}`);
-          runs.push(r);
-        }
-        results.throughput.push(summarise(s.key, s.title, lib.name, runs));
-      });
+          runs.set(lib.name, [...done, r]);
+        });
+      }
     }
+    for (const lib of libs) {
+      const done = runs.get(lib.name);
+      if (done) results.throughput.push(summarise(s.key, s.title, lib.name, done));
+    }
+  }
 
+  for (const lib of plan.libs) {
     if (wanted('latency')) {
       await attempt(lib.name, 'latency', async () => {
         if (plan.latencyWarmupSamples > 0) {
