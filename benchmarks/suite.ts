@@ -8,7 +8,7 @@ import type { AdapterFactory, LibName } from './harness/adapter.js';
 import { median, spread, type Spread } from './harness/util.js';
 import type { Ctx, RateRun, ThroughputRun } from './harness/session.js';
 import { THROUGHPUT, idle, idleScheduled, latency, type IdleRun, type IdleScheduledRun } from './scenarios.js';
-import { CALLERS, callLatency, callThroughput } from './calls.js';
+import { CALLERS, callLatency, callThroughput, type CallLatencyRun, type CallsRun } from './calls.js';
 
 export interface Plan {
   readonly n: number;
@@ -146,6 +146,42 @@ function summarise(scenario: string, title: string, lib: LibName, runs: Throughp
   };
 }
 
+/**
+ * A scenario's runs for several libraries, interleaved (each library's
+ * warm-up, then run 1 of each, run 2 of each, ...), so a host whose speed
+ * drifts during the benchmark skews no library against another. A library
+ * whose warm-up or run fails is left out of the scenario (`attempt` records
+ * why). Resolves each remaining library's runs.
+ */
+async function interleaved<L extends LibName, R>(
+  key: string,
+  libs: readonly L[],
+  runs: number,
+  attempt: (lib: LibName, scenario: string, fn: () => Promise<void>) => Promise<void>,
+  steps: { warmUp(lib: L): Promise<unknown>; run(lib: L): Promise<R>; say(r: R): string },
+): Promise<Map<L, R[]>> {
+  const got = new Map<L, R[]>();
+  for (const lib of libs) {
+    await attempt(lib, key, async () => {
+      await steps.warmUp(lib);
+      got.set(lib, []);
+    });
+  }
+  for (let i = 1; i <= runs; i++) {
+    for (const lib of libs) {
+      const done = got.get(lib);
+      if (!done) continue;
+      got.delete(lib);
+      await attempt(lib, key, async () => {
+        const r = await steps.run(lib);
+        progress(`${lib} · ${key} · run ${i}/${runs} · ${steps.say(r)}`);
+        got.set(lib, [...done, r]);
+      });
+    }
+  }
+  return got;
+}
+
 export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
   const results: SuiteResults = { throughput: [], latency: [], idle: [], idleScheduled: [], calls: [], errors: [] };
   const wanted = (key: string) => plan.only.length === 0 || plan.only.includes(key);
@@ -159,66 +195,45 @@ export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
     }
   };
 
-  // Throughput: scenario by scenario, the libraries' runs interleaved (run 1
-  // of each, then run 2 of each, ...), so a machine whose speed drifts during
-  // the benchmark (a shared host) skews no library against another.
+  // Throughput: scenario by scenario, the libraries' runs interleaved.
   for (const s of THROUGHPUT.filter((t) => wanted(t.key))) {
     const libs = plan.libs.filter((lib) => !s.needs || lib.features.includes(s.needs));
-    const runs = new Map<LibName, ThroughputRun[]>();
-    for (const lib of libs) {
-      await attempt(lib.name, s.key, async () => {
-        if (plan.warmupN > 0 && !s.jobs) {
-          progress(`${lib.name} · ${s.key} · warm-up (${fmt(plan.warmupN)} jobs)`);
-          await s.run(lib, ctx, plan.warmupN);
-        }
-        runs.set(lib.name, []);
-      });
-    }
-    for (let i = 1; i <= plan.runs; i++) {
-      for (const lib of libs) {
-        const done = runs.get(lib.name);
-        if (!done) continue;
-        // a failed run leaves the library out of this scenario
-        runs.delete(lib.name);
-        await attempt(lib.name, s.key, async () => {
-          const r = await s.run(lib, ctx, s.jobs?.(plan) ?? plan.n);
-          const late = r.lateness ? ` · late p50 ${r.lateness.p50.toFixed(1)} ms, p99 ${r.lateness.p99.toFixed(1)} ms` : '';
-          const rate = r.rate
-            ? ` · most starts per ${r.rate.duration} ms ${r.rate.maxInWindow} (by its stamps ${r.rate.maxInWindowStamped ?? '–'}; limit ${r.rate.max}), pace ${r.rate.ofLimit.toFixed(3)} of the limit`
-            : '';
-          progress(`${lib.name} · ${s.key} · run ${i}/${plan.runs} · ${fmt(r.jobs / r.seconds)} jobs/s · ${(r.commands / r.jobs).toFixed(2)} cmds/job${late}${rate}`);
-          runs.set(lib.name, [...done, r]);
-        });
-      }
-    }
-    for (const lib of libs) {
-      const done = runs.get(lib.name);
-      if (done) results.throughput.push(summarise(s.key, s.title, lib.name, done));
+    const byName = new Map(libs.map((l) => [l.name, l]));
+    const runs = await interleaved(s.key, [...byName.keys()], plan.runs, attempt, {
+      warmUp: async (name) => {
+        if (plan.warmupN === 0 || s.jobs) return;
+        progress(`${name} · ${s.key} · warm-up (${fmt(plan.warmupN)} jobs)`);
+        await s.run(byName.get(name)!, ctx, plan.warmupN);
+      },
+      run: (name) => s.run(byName.get(name)!, ctx, s.jobs?.(plan) ?? plan.n),
+      say: (r) => {
+        const late = r.lateness ? ` · late p50 ${r.lateness.p50.toFixed(1)} ms, p99 ${r.lateness.p99.toFixed(1)} ms` : '';
+        const rate = r.rate
+          ? ` · most starts per ${r.rate.duration} ms ${r.rate.maxInWindow} (by its stamps ${r.rate.maxInWindowStamped ?? '–'}; limit ${r.rate.max}), pace ${r.rate.ofLimit.toFixed(3)} of the limit`
+          : '';
+        return `${fmt(r.jobs / r.seconds)} jobs/s · ${(r.commands / r.jobs).toFixed(2)} cmds/job${late}${rate}`;
+      },
+    });
+    for (const [name, done] of runs) results.throughput.push(summarise(s.key, s.title, name, done));
+  }
+
+  if (wanted('latency')) {
+    const byName = new Map(plan.libs.map((l) => [l.name, l]));
+    const runs = await interleaved('latency', [...byName.keys()], plan.runs, attempt, {
+      warmUp: async (name) => {
+        if (plan.latencyWarmupSamples === 0) return;
+        progress(`${name} · latency · warm-up (${plan.latencyWarmupSamples} jobs)`);
+        await latency(byName.get(name)!, ctx, plan.latencyWarmupSamples);
+      },
+      run: (name) => latency(byName.get(name)!, ctx, plan.latencySamples),
+      say: (r) => `p50 ${r.p50.toFixed(3)} ms · p99 ${r.p99.toFixed(3)} ms`,
+    });
+    for (const [lib, done] of runs) {
+      results.latency.push({ lib, samples: plan.latencySamples, p50: spread(done.map((r) => r.p50)), p99: spread(done.map((r) => r.p99)) });
     }
   }
 
   for (const lib of plan.libs) {
-    if (wanted('latency')) {
-      await attempt(lib.name, 'latency', async () => {
-        if (plan.latencyWarmupSamples > 0) {
-          progress(`${lib.name} · latency · warm-up (${plan.latencyWarmupSamples} jobs)`);
-          await latency(lib, ctx, plan.latencyWarmupSamples);
-        }
-        const runs = [];
-        for (let i = 1; i <= plan.runs; i++) {
-          const r = await latency(lib, ctx, plan.latencySamples);
-          progress(`${lib.name} · latency · run ${i}/${plan.runs} · p50 ${r.p50.toFixed(3)} ms · p99 ${r.p99.toFixed(3)} ms`);
-          runs.push(r);
-        }
-        results.latency.push({
-          lib: lib.name,
-          samples: plan.latencySamples,
-          p50: spread(runs.map((r) => r.p50)),
-          p99: spread(runs.map((r) => r.p99)),
-        });
-      });
-    }
-
     if (wanted('idle')) {
       await attempt(lib.name, 'idle', async () => {
         progress(`${lib.name} · idle · ${plan.idleMs / 1000} s`);
@@ -238,55 +253,58 @@ export async function runSuite(plan: Plan, ctx: Ctx): Promise<SuiteResults> {
         results.idleScheduled.push({ lib: lib.name, ...r });
       });
     }
-
-    if (CALLERS[lib.name]) await runCalls(lib.name, plan, ctx, wanted, attempt, results.calls);
   }
+  await runCalls(plan.libs.map((l) => l.name).filter((l) => CALLERS[l]), plan, ctx, wanted, attempt, results.calls);
   return results;
 }
 
-/** The calls scenarios of one library (calls.ts), each with its warm-up as its job-queue counterpart has. */
+/**
+ * The calls scenarios (calls.ts) of the libraries with a way back for results,
+ * each with its warm-up as its job-queue counterpart has, the libraries' runs
+ * interleaved as the throughput scenarios' are.
+ */
 async function runCalls(
-  lib: LibName,
+  libs: LibName[],
   plan: Plan,
   ctx: Ctx,
   wanted: (key: string) => boolean,
   attempt: (lib: LibName, scenario: string, fn: () => Promise<void>) => Promise<void>,
   out: CallResult[],
 ): Promise<void> {
-  const result: { lib: LibName; latency?: LatencyResult; throughput?: CallResult['throughput'] } = { lib };
-  if (wanted('call-latency')) {
-    await attempt(lib, 'call-latency', async () => {
-      if (plan.latencyWarmupSamples > 0) {
-        progress(`${lib} · call-latency · warm-up (${plan.latencyWarmupSamples} calls)`);
-        await callLatency(lib, ctx, plan.latencyWarmupSamples);
-      }
-      const runs = [];
-      for (let i = 1; i <= plan.runs; i++) {
-        const r = await callLatency(lib, ctx, plan.latencySamples);
-        progress(`${lib} · call-latency · run ${i}/${plan.runs} · p50 ${r.p50.toFixed(3)} ms · p99 ${r.p99.toFixed(3)} ms`);
-        runs.push(r);
-      }
-      result.latency = { lib, samples: plan.latencySamples, p50: spread(runs.map((r) => r.p50)), p99: spread(runs.map((r) => r.p99)) };
-    });
-  }
-  if (wanted('call-throughput')) {
-    await attempt(lib, 'call-throughput', async () => {
-      if (plan.warmupN > 0) {
-        progress(`${lib} · call-throughput · warm-up (${fmt(plan.warmupN)} calls)`);
-        await callThroughput(lib, ctx, plan.warmupN);
-      }
-      const runs = [];
-      for (let i = 1; i <= plan.runs; i++) {
-        const r = await callThroughput(lib, ctx, plan.n);
-        progress(`${lib} · call-throughput · run ${i}/${plan.runs} · ${fmt(r.calls / r.seconds)} calls/s · ${(r.commands / r.calls).toFixed(2)} cmds/call`);
-        runs.push(r);
-      }
+  const latency = wanted('call-latency')
+    ? await interleaved('call-latency', libs, plan.runs, attempt, {
+        warmUp: async (lib) => {
+          if (plan.latencyWarmupSamples === 0) return;
+          progress(`${lib} · call-latency · warm-up (${plan.latencyWarmupSamples} calls)`);
+          await callLatency(lib, ctx, plan.latencyWarmupSamples);
+        },
+        run: (lib) => callLatency(lib, ctx, plan.latencySamples),
+        say: (r) => `p50 ${r.p50.toFixed(3)} ms · p99 ${r.p99.toFixed(3)} ms`,
+      })
+    : new Map<LibName, CallLatencyRun[]>();
+  const throughput = wanted('call-throughput')
+    ? await interleaved('call-throughput', libs, plan.runs, attempt, {
+        warmUp: async (lib) => {
+          if (plan.warmupN === 0) return;
+          progress(`${lib} · call-throughput · warm-up (${fmt(plan.warmupN)} calls)`);
+          await callThroughput(lib, ctx, plan.warmupN);
+        },
+        run: (lib) => callThroughput(lib, ctx, plan.n),
+        say: (r) => `${fmt(r.calls / r.seconds)} calls/s · ${(r.commands / r.calls).toFixed(2)} cmds/call`,
+      })
+    : new Map<LibName, CallsRun[]>();
+  for (const lib of libs) {
+    const result: { lib: LibName; latency?: LatencyResult; throughput?: CallResult['throughput'] } = { lib };
+    const l = latency.get(lib);
+    if (l) result.latency = { lib, samples: plan.latencySamples, p50: spread(l.map((r) => r.p50)), p99: spread(l.map((r) => r.p99)) };
+    const t = throughput.get(lib);
+    if (t) {
       result.throughput = {
         calls: plan.n,
-        callsPerSec: spread(runs.map((r) => r.calls / r.seconds)),
-        commandsPerCall: median(runs.map((r) => r.commands / r.calls)),
+        callsPerSec: spread(t.map((r) => r.calls / r.seconds)),
+        commandsPerCall: median(t.map((r) => r.commands / r.calls)),
       };
-    });
+    }
+    if (result.latency || result.throughput) out.push(result);
   }
-  if (result.latency || result.throughput) out.push(result);
 }

@@ -39,7 +39,7 @@ function queue(): Queue {
   return q;
 }
 
-const ERROR_CLASSES = Object.entries(api).filter(([name]) => name.endsWith('Error')) as Array<[string, new (m: string) => Error]>;
+const ERROR_CLASSES = Object.entries(api).filter(([name, v]) => name.endsWith('Error') && typeof v === 'function' && v.prototype instanceof Error) as Array<[string, new (m: string) => Error]>;
 
 test('every exported error class is a ConvoyError, named as exported, and in the default export', (t) => {
   t.deepEqual(ERROR_CLASSES.map(([name]) => name).sort(), Object.keys(Convoy.errors).sort());
