@@ -4,8 +4,8 @@
  * (`delayedCall`), run on a consumer (`listen`), their outcome sent back over
  * the notifier (notifier.ts). A call is a job `{ task, arguments }` whose ID is
  * the task name and a hash of its arguments: overlapping calls with equal
- * arguments share one run and its result. Reaches the core only through its
- * public API.
+ * arguments share one run and its result. A producer's calls wait for their
+ * outcome in waits.ts. Reaches the core only through its public API.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -16,21 +16,19 @@ import {
   InvalidArgumentError,
   InvalidOptionError,
   Job,
-  JobRemovedError,
   QueueClosedError,
   RemoteJobError,
   createQueue,
   describeError,
   type ActiveJob,
-  type JobInfo,
   type JobOptions,
   type Queue,
   type QueueOptions,
-  type RemoteErrorInfo,
 } from '../index.js';
 import { canonicalJson } from './canonical.js';
-import { Notifier, encode, type Message, type Outcome } from './notifier.js';
+import { Notifier, encode, type Outcome } from './notifier.js';
 import { TaskTimeoutError, UnknownTaskError } from './errors.js';
+import { CallWaits } from './waits.js';
 import { TASK_OPTION_KEYS, type CallOptions, type TaskCall, type TaskCallback, type TaskFunction, type TaskOptions, type TaskPayload, type TaskQueueOptions, type TaskStatus } from './types.js';
 
 export type { CallOptions, TaskCall, TaskCallback, TaskFunction, TaskOptions, TaskPayload, TaskQueueOptions, TaskStatus } from './types.js';
@@ -45,33 +43,6 @@ interface Task {
   readonly jobOptions: JobOptions | undefined;
 }
 
-interface Waiter {
-  resolve(outcome: Outcome): void;
-  reject(err: Error): void;
-}
-
-/** The calls of one producer waiting for one ID: one registration between them. */
-interface Wait {
-  readonly waiters: Set<Waiter>;
-  /** When the first call began (local clock ms). */
-  readonly began: number;
-  /** Its registration was sent: a wait that ends other than by its message takes it back. */
-  joined: boolean;
-  /**
-   * Set once its registration and add replied: from then on the fallback reads
-   * its kept result, and takes one of a run that finished since this time
-   * (Redis clock ms): see JUST_FINISHED_MS.
-   */
-  since?: number;
-}
-
-/**
- * The fallback takes a result kept up to this long before a call began as the
- * call's: a run that "just finished".
- */
-const JUST_FINISHED_MS = 1000;
-/** Kept results read at once by the fallback. */
-const CHECK_BATCH = 100;
 const HASH_CHARS = 32;
 
 export class TaskQueue extends EventEmitter {
@@ -79,24 +50,17 @@ export class TaskQueue extends EventEmitter {
   /** The core queue the calls are added to (a consumer runs them on a second queue object, made by listen). */
   readonly queue: Queue<TaskPayload>;
   private readonly queueOptions: QueueOptions;
-  private readonly fallbackInterval: number;
   private readonly byName = new Map<string, Task>();
   private readonly byFn = new Map<TaskFunction, Task>();
-  private readonly waits = new Map<string, Wait>();
-  /**
-   * Redis clock minus local clock (ms), from the last registration's reply:
-   * a little low (the reply came after the registration), so a `since` from
-   * it errs early, whatever the two clocks say.
-   */
-  private offset = 0;
   private readonly notifying = new Set<Promise<void>>();
   /** Consumer: the runs whose result went out before the core kept it: the message, and how many callers got it. */
   private readonly early = new WeakMap<ActiveJob<TaskPayload>, { message: string; sent: Promise<number> }>();
   private readonly notifier: Notifier;
+  /** Producer: the calls waiting for their outcome. */
+  private readonly waits: CallWaits;
   /** The queue keeps what it stores encrypted: messages carry no outcome, producers read the kept result. */
   private readonly sealed: boolean;
   private consumer?: Queue<TaskPayload>;
-  private checkTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
 
   constructor(name: string, options: TaskQueueOptions = {}) {
@@ -108,7 +72,6 @@ export class TaskQueue extends EventEmitter {
     if (queueOptions.keepResults === false) {
       throw new InvalidOptionError('task queues need the queue to keep results (keepResults): a producer that misses a message reads the kept result');
     }
-    this.fallbackInterval = fallbackInterval;
     this.queueOptions = queueOptions;
     this.queue = createQueue<TaskPayload>(name, queueOptions);
     this.name = this.queue.name;
@@ -116,8 +79,15 @@ export class TaskQueue extends EventEmitter {
     const { keepResults, encryption, redis, prefix } = this.queue.options;
     this.sealed = encryption !== undefined;
     this.notifier = new Notifier(redis, `${prefix}:{${this.name}}`, keepResults ? keepResults.age : undefined, {
-      onMessage: (message) => this.onMessage(message),
-      onReconnect: () => void this.check(this.registered()),
+      onMessage: (message) => this.waits.onMessage(message),
+      onReconnect: () => this.waits.checkRegistered(),
+      onError: (err, what) => this.onError(err, what),
+    });
+    this.waits = new CallWaits({
+      name: this.name,
+      notifier: this.notifier,
+      fallbackInterval,
+      getJob: (id) => this.queue.getJob(id),
       onError: (err, what) => this.onError(err, what),
     });
   }
@@ -224,11 +194,11 @@ export class TaskQueue extends EventEmitter {
    */
   close(options: { timeout?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
-      clearInterval(this.checkTimer);
+      this.waits.stop();
       await Promise.allSettled([this.consumer?.close(options), this.queue.close(options)]);
       while (this.notifying.size) await Promise.allSettled([...this.notifying]);
       const closed = new QueueClosedError(`task queue ${JSON.stringify(this.name)} closed before the result came`);
-      for (const [id, wait] of [...this.waits]) this.settle(id, wait, (w) => w.reject(closed), 'closed');
+      this.waits.rejectAll(closed);
       this.notifier.close();
     })();
     return this.closing;
@@ -261,7 +231,7 @@ export class TaskQueue extends EventEmitter {
     const canonical = canonicalJson(args);
     const id = task.unique ? `${task.name}:${createHash('sha256').update(canonical).digest('hex').slice(0, HASH_CHARS)}` : `${task.name}:${randomUUID()}`;
     const job = new Job<TaskPayload>(id, { task: task.name, arguments: args }, task.jobOptions);
-    const { wait, waiter, outcome } = this.join(id);
+    const { wait, waiter, outcome } = this.waits.join(id);
     const result = (async () => {
       let timer: NodeJS.Timeout | undefined;
       if (timeout !== undefined) {
@@ -271,14 +241,14 @@ export class TaskQueue extends EventEmitter {
         // Subscribed before any registration: a message sent to this producer's channel reaches it.
         if (!this.notifier.subscribed) await this.notifier.subscribe();
         const added = this.queue.addJob(job);
-        if (!wait.joined && this.waits.get(id) === wait) void this.register(id, wait, added);
+        void this.waits.register(id, wait, added);
         await added;
         const o = await outcome;
         if ('e' in o) throw new RemoteJobError(o.e.message, o.e, id);
         return o.r as R;
       } finally {
         clearTimeout(timer);
-        this.leave(id, wait, waiter);
+        this.waits.leave(id, wait, waiter);
       }
     })();
     return { id, result };
@@ -294,134 +264,6 @@ export class TaskQueue extends EventEmitter {
       throw new UnknownTaskError(`task ${what} is not registered on task queue ${JSON.stringify(this.name)}: register it with registerTask, on producers and consumers alike`);
     }
     return task;
-  }
-
-  /** This call's place among the calls of this producer waiting for `id`. */
-  private join(id: string): { wait: Wait; waiter: Waiter; outcome: Promise<Outcome> } {
-    let wait = this.waits.get(id);
-    if (!wait) {
-      wait = { waiters: new Set(), began: Date.now(), joined: false };
-      this.waits.set(id, wait);
-      this.checkTimer ??= setInterval(() => void this.check(this.registered()), this.fallbackInterval).unref();
-    }
-    let waiter!: Waiter;
-    const outcome = new Promise<Outcome>((resolve, reject) => (waiter = { resolve, reject }));
-    outcome.catch(() => undefined); // a timeout may come before the call awaits it
-    wait.waiters.add(waiter);
-    return { wait, waiter, outcome };
-  }
-
-  /**
-   * Register this producer for `id`'s outcome at the same time as the add (on
-   * another connection, neither waiting for the other); once both replied,
-   * read the kept result if a run of the ID ended since the call began.
-   *
-   * Why no outcome is missed: the run the call joins or starts ends after the
-   * add. The consumer's script that sends a run's message once the core kept
-   * its outcome reads the callers set and writes down when the run ended. If
-   * it ran after our registration, the message comes (the channel was
-   * subscribed before). If it ran before, the run ended after the call began
-   * and before the registration, which sees that end (or a later one), so we
-   * read; the read, sent after the registration, finds the outcome, unless a
-   * newer run of the ID began in between: that one is still in the queue at
-   * the read, so its script runs after the registration, and its message
-   * comes. (A result sent early, as the task returned, changes nothing here:
-   * the script after the core kept it sends it to whoever registered since.)
-   * Most calls see no end since they began, and cost no read.
-   */
-  private async register(id: string, wait: Wait, added: Promise<unknown>): Promise<void> {
-    wait.joined = true;
-    const [joined] = await Promise.allSettled([this.notifier.join(id), added]);
-    let read = true;
-    if (joined.status === 'fulfilled') {
-      this.offset = joined.value.now - Date.now();
-      wait.since = wait.began + this.offset - JUST_FINISHED_MS;
-      read = joined.value.endedAt !== null && joined.value.endedAt >= wait.since;
-    } else {
-      if (!this.closing) this.onError(joined.reason, `registering for the outcome of ${id}`);
-      wait.since = wait.began + this.offset - JUST_FINISHED_MS;
-    }
-    // An add that failed rejects its call; the calls that joined it made adds of their own.
-    if (read && this.waits.get(id) === wait) await this.check([id]);
-  }
-
-  /** IDs whose registration and add replied: those the fallback reads. */
-  private registered(): string[] {
-    return [...this.waits].flatMap(([id, wait]) => (wait.since === undefined ? [] : [id]));
-  }
-
-  /** A message on this producer's channel: the outcome of a run of `id`, or (a queue with encryption) only its end. */
-  private onMessage([id, outcome]: Message): void {
-    const wait = this.waits.get(id);
-    if (!wait) return;
-    if (outcome) this.settle(id, wait, (w) => w.resolve(outcome), 'message');
-    // The run ended after this producer's registration: its kept result is this wait's, whatever `since` says.
-    else void this.check([id], true);
-  }
-
-  /**
-   * End every call waiting for `id`: by its message, by its kept result, or
-   * because the queue closed. A registration the consumer's script did not
-   * consume is taken back, so no later run counts this producer as notified.
-   */
-  private settle(id: string, wait: Wait | undefined, end: (w: Waiter) => void, how: 'message' | 'read' | 'closed'): void {
-    if (!wait || this.waits.get(id) !== wait) return;
-    this.waits.delete(id);
-    for (const w of wait.waiters) end(w);
-    if (how === 'read' && wait.joined) this.notifier.leave(id);
-    this.stopChecking();
-  }
-
-  /** A call ended (with its outcome, a timeout or an error); the last of its wait takes the registration back. */
-  private leave(id: string, wait: Wait, waiter: Waiter): void {
-    wait.waiters.delete(waiter);
-    if (wait.waiters.size === 0 && this.waits.get(id) === wait) {
-      this.waits.delete(id);
-      if (wait.joined) this.notifier.leave(id);
-      this.stopChecking();
-    }
-  }
-
-  private stopChecking(): void {
-    if (this.waits.size > 0) return;
-    clearInterval(this.checkTimer);
-    this.checkTimer = undefined;
-  }
-
-  /**
-   * The fallback: read the core's kept results of `ids` (registered waits;
-   * `afterMessage`: a message said the run ended) and end the waits whose
-   * run's outcome they hold.
-   */
-  private async check(ids: readonly string[], afterMessage = false): Promise<void> {
-    for (let i = 0; i < ids.length; i += CHECK_BATCH) {
-      const chunk = ids.slice(i, i + CHECK_BATCH);
-      const infos = await Promise.all(chunk.map((id) => this.queue.getJob(id).catch((err: unknown) => this.onError(err, `reading the kept result of ${id}`))));
-      chunk.forEach((id, k) => {
-        const wait = this.waits.get(id);
-        const info = infos[k];
-        if (wait && info !== undefined) this.readOutcome(id, wait, info, afterMessage);
-      });
-    }
-  }
-
-  private readOutcome(id: string, wait: Wait, info: JobInfo<TaskPayload> | null, afterMessage: boolean): void {
-    const how = afterMessage ? 'message' : 'read';
-    if (info === null) {
-      // Not in the queue, no kept result, after this producer's add: removed (or its result trimmed); nothing will come.
-      const removed = new JobRemovedError(`task call ${id} is not in the queue and has no kept result: it was removed, or its result is no longer kept`);
-      this.settle(id, wait, (w) => w.reject(removed), how);
-    } else if (info.state === 'completed' && (afterMessage || info.finishedAt! >= wait.since!)) {
-      if (!afterMessage) log('%s: %s: result read from the queue (its message was missed)', this.name, id);
-      this.settle(id, wait, (w) => w.resolve({ r: info.result }), how);
-      if (!afterMessage) this.notifier.markDone(id, info.finishedAt!).catch((err) => this.onError(err, `marking ${id} done`));
-    } else if (info.state === 'failed') {
-      // After this producer's add, a failure record is of a run since (an add takes the ID out of failed).
-      const { name = 'Error', message, stack, code, cause, data } = info.lastError!;
-      const remote: RemoteErrorInfo = { name, message, stack, code, cause, data };
-      for (const k of Object.keys(remote) as Array<keyof RemoteErrorInfo>) if (remote[k] === undefined) delete remote[k];
-      this.settle(id, wait, (w) => w.resolve({ e: remote }), how);
-    }
   }
 
   // ---- consumer
